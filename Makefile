@@ -1,0 +1,33 @@
+# Our machines: only this torch/torchvision pair imports together (a local copy, no download).
+# Users elsewhere can `pip install -e .` with any torch the pyproject ranges allow.
+TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOGANCOLOR := $(VENV)/bin/nogancolor
+DATA_SOURCE := $(if $(NOGANCOLOR_DATA),--path $(NOGANCOLOR_DATA),)
+EPOCHS ?= 3
+N_TRAIN ?= 5000
+
+.PHONY: install test compare benchmark
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH_PAIR)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# The U-Net part of the comparison (DCGAN and NoGAN join in later issues): a quick profile.
+compare: $(STAMP)
+	$(NOGANCOLOR) data prepare $(DATA_SOURCE)
+	for split in hue random; do \
+		$(NOGANCOLOR) train unet --split $$split --epochs $(EPOCHS) --n-train $(N_TRAIN) --out runs/compare/unet-$$split --force || exit 1; \
+	done
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/train_speed.py

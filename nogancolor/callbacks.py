@@ -1,0 +1,94 @@
+"""Callbacks shared by every method's Learner: resumable checkpoints, val pictures, CPU autocast."""
+
+import json
+from pathlib import Path
+
+import torch
+from fastai.callback.core import Callback
+from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.tracker import SaveModelCallback
+
+from .color import model_to_rgb
+from .figures import prediction_grid
+
+
+class ContinueFromEpoch(Callback):
+    """Resume a run of `n_epoch` epochs at epoch `start`: fit the remaining epochs while every
+    callback sees the true epoch number, and the one-cycle schedule its true position (fastai
+    derives it from epoch / n_epoch). fastai's own `start_epoch` fires `after_epoch` for the
+    skipped epochs, which breaks SaveModelCallback and logs empty rows."""
+
+    order = -20  # before TrainEvalCallback and Recorder read the epoch
+
+    def __init__(self, start: int, n_epoch: int):
+        self.start, self.total = start, n_epoch
+
+    def before_epoch(self):
+        self.learn.epoch += self.start
+        self.learn.n_epoch = self.total
+
+
+class SaveLastCallback(Callback):
+    """After each epoch save model + optimizer as `last` and record the epoch, so `--resume`
+    continues the same one-cycle schedule from the next epoch."""
+
+    order = SaveModelCallback.order + 1
+
+    def __init__(self, fname: str = "last"):
+        self.fname = fname
+
+    def after_epoch(self):
+        tmp = self.learn.save(f"{self.fname}.tmp", with_opt=True)
+        tmp.replace(tmp.with_name(f"{self.fname}.pth"))
+        tracker = next((cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback)), None)
+        state = {"epoch": self.epoch, "n_epoch": self.n_epoch, "best": getattr(tracker, "best", None)}
+        write_json(self.state_path(self.learn.path / self.learn.model_dir, self.fname), state)
+
+    @staticmethod
+    def state_path(model_dir: Path, fname: str = "last") -> Path:
+        return Path(model_dir) / f"{fname}.json"
+
+
+class ValGridCallback(Callback):
+    """Write a PNG grid (gray | prediction | truth) of the same validation images after each epoch."""
+
+    order = 60
+
+    def __init__(self, path: Path, n: int = 8):
+        self.path, self.n = Path(path), n
+
+    def before_fit(self):
+        x, y = self.dls.valid.one_batch()
+        self.val_x, self.val_y = x[: self.n], y[: self.n]
+
+    def after_epoch(self):
+        with torch.no_grad():
+            was_training = self.model.training
+            self.model.eval()
+            pred = self.model(self.val_x)
+            self.model.train(was_training)
+        gray = torch.zeros_like(self.val_y)
+        prediction_grid(
+            {"gray": model_to_rgb(self.val_x, gray), "prediction": model_to_rgb(self.val_x, pred), "truth": model_to_rgb(self.val_x, self.val_y)},
+            self.path,
+            title=f"epoch {self.epoch + 1}",
+        )
+
+
+class AutocastMixedPrecision(MixedPrecision):
+    """fastai's MixedPrecision autocasts on CUDA only; this one autocasts on the device the data
+    is on, so bf16 also speeds up CPUs with bf16 matmul units."""
+
+    def before_fit(self):
+        super().before_fit()
+        device = getattr(self.dls, "device", None) or torch.device("cpu")
+        self.autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16 if self.amp_mode.value == "bf16" else torch.float16)
+
+
+def write_json(path: Path, record: dict) -> None:
+    """Atomic JSON write: an interrupted run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,117 @@
+"""Turn an image folder (or a fresh CIFAR-10 download) into a prepared dataset directory.
+
+The directory holds the colour images as uint8 .npy arrays (gray ones dropped and listed), both
+splits as JSON index files, and `meta.json`, written last, which marks it complete. Decoding is
+skipped when the source has not changed since the last run.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .download import download_cifar, find_dataset_root, unpack_archive
+from .errors import DatasetError
+from .folder import fingerprint, list_images, load_image_folder
+from .gray import DEFAULT_GRAY_TOL, is_gray
+from .splits import SPLIT_KINDS, load_split, save_split, split_indices, split_path
+
+DEFAULT_DATA_DIR = Path("data/cifar10")
+SUBSETS = ("train", "test")
+
+
+def _save_npy(path: Path, array) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(array))
+    tmp.replace(path)
+
+
+def _read_meta(out: Path) -> dict:
+    try:
+        return json.loads((out / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def prepare_dataset(
+    source: Path | None = None,
+    out: Path = DEFAULT_DATA_DIR,
+    size: int = 32,
+    gray_tol: int = DEFAULT_GRAY_TOL,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Decode, drop gray images, write both splits; -> the dataset's meta record (also in meta.json).
+
+    `source` is a folder with train/ and test/ of class folders, or a .tar.gz of one (unpacked
+    into out/source); None downloads CIFAR-10.
+    """
+    out = Path(out)
+    if source is None:
+        root = download_cifar()
+    elif Path(source).is_file():
+        root = unpack_archive(source, out / "source")
+    else:
+        root = find_dataset_root(source)
+    out.mkdir(parents=True, exist_ok=True)
+    old = _read_meta(out)
+    meta = {"source": str(Path(root).resolve()), "size": size, "gray_tol": gray_tol, "subsets": {}}
+    for subset in SUBSETS:
+        files, classes = list_images(root / subset)
+        fp = fingerprint(files, root / subset, size)
+        previous = old.get("subsets", {}).get(subset, {})
+        if previous.get("fingerprint") == fp and old.get("gray_tol") == gray_tol and (out / f"{subset}_images.npy").exists():
+            meta["subsets"][subset] = previous | {"decoded": False}
+            continue
+        images, labels, classes, names = load_image_folder(root / subset, size, progress)
+        gray = is_gray(images, gray_tol)
+        _save_npy(out / f"{subset}_images.npy", images[~gray].numpy())
+        _save_npy(out / f"{subset}_labels.npy", labels[~gray].numpy())
+        meta["subsets"][subset] = {
+            "fingerprint": fp,
+            "classes": classes,
+            "n_files": len(names),
+            "n_gray": int(gray.sum()),
+            "n_color": int((~gray).sum()),
+            "gray_files": [n for n, g in zip(names, gray.tolist()) if g],
+            "decoded": True,
+        }
+    train_images = torch.from_numpy(np.load(out / "train_images.npy"))
+    meta["splits"] = {}
+    for kind in SPLIT_KINDS:
+        options = {"kind": kind, "val_fraction": val_fraction, "seed": seed if kind == "random" else None,
+                   "train_fingerprint": meta["subsets"]["train"]["fingerprint"], "gray_tol": gray_tol}
+        path = split_path(out, kind)
+        if not path.exists() or _split_options(path) != options:
+            train_idx, val_idx = split_indices(train_images, kind, val_fraction, seed)
+            save_split(path, train_idx, val_idx, **options)
+        train_idx, val_idx, _ = load_split(path)
+        meta["splits"][kind] = {"file": str(path.relative_to(out)), "n_train": len(train_idx), "n_val": len(val_idx)}
+    (out / "meta.json.tmp").write_text(json.dumps(meta, indent=1) + "\n")
+    (out / "meta.json.tmp").replace(out / "meta.json")
+    return meta
+
+
+def _split_options(path: Path) -> dict | None:
+    try:
+        return load_split(path)[2]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def load_prepared(path: Path, subset: str = "train"):
+    """-> (images uint8 (N,3,S,S), labels (N,), meta) of a prepared dataset directory."""
+    path = Path(path)
+    meta = _read_meta(path)
+    if not meta:
+        hint = f" --path {path}" if (path / "train").is_dir() else ""
+        raise DatasetError(f"{path} is not a prepared dataset; run `nogancolor data prepare{hint} --out {path}` first")
+    try:
+        images = np.load(path / f"{subset}_images.npy")
+        labels = np.load(path / f"{subset}_labels.npy")
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{path}/{subset}_images.npy is missing or damaged ({e}); run `nogancolor data prepare` again") from e
+    return torch.from_numpy(images), torch.from_numpy(labels), meta

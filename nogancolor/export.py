@@ -1,0 +1,53 @@
+"""Trained generators as safetensors weights + a JSON config: loading runs no pickled code.
+
+`<stem>.safetensors` holds the tensors, `<stem>.json` says how to rebuild the model, so predict
+and evaluate load any method's generator without knowing which method trained it.
+"""
+
+import json
+from pathlib import Path
+
+import safetensors
+import safetensors.torch
+from torch import nn
+
+from .color import AB_SCALE
+from .models import build_generator
+
+FORMAT = "nogancolor-generator"
+FORMAT_VERSION = 1
+
+
+def export_generator(model: nn.Module, path: Path, arch: str, img_size, arch_kwargs: dict | None = None, **info) -> Path:
+    """Write `path` (.safetensors) and its .json config; `info` (method, split, metrics...) is kept as is."""
+    path = Path(path).with_suffix(".safetensors")
+    config = {"format": FORMAT, "version": FORMAT_VERSION, "arch": arch, "arch_kwargs": arch_kwargs or {},
+              "img_size": list(img_size), "ab_scale": AB_SCALE, **info}
+    tmp = path.with_name(path.name + ".tmp")
+    safetensors.torch.save_model(model, str(tmp))
+    tmp.replace(path)
+    tmp_json = path.with_suffix(".json.tmp")
+    tmp_json.write_text(json.dumps(config, indent=1) + "\n")
+    tmp_json.replace(path.with_suffix(".json"))
+    return path
+
+
+class CheckpointError(RuntimeError):
+    """A file that is not a nogancolor generator, or a damaged one."""
+
+
+def load_generator(path: Path) -> tuple[nn.Module, dict]:
+    """-> (model in eval mode, config) from an exported generator (.safetensors or .json path)."""
+    path = Path(path).with_suffix(".safetensors")
+    try:
+        config = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path.with_suffix('.json')} is missing or not JSON ({e.__class__.__name__})") from e
+    if config.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a nogancolor generator (its config has no format {FORMAT!r})")
+    model = build_generator(config["arch"], img_size=config["img_size"], **config["arch_kwargs"])
+    try:
+        safetensors.torch.load_model(model, str(path), strict=True)
+    except (OSError, safetensors.SafetensorError, RuntimeError) as e:
+        raise CheckpointError(f"{path} could not be loaded as safetensors weights ({e.__class__.__name__}: {str(e)[:120]})") from e
+    return model.eval(), config

@@ -1,0 +1,32 @@
+"""Pictures of predictions: gray input | prediction(s) | ground truth, one sample per row."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+def prediction_grid(columns: dict[str, torch.Tensor], path: Path, title: str | None = None) -> Path:
+    """Save a labelled grid; `columns` maps a heading to (N,3,H,W) RGB in [0,1]. Pixels are drawn
+    nearest-neighbour so 32x32 images stay crisp. Written to a temporary name, then renamed."""
+    names = list(columns)
+    n = len(next(iter(columns.values())))
+    fig, axes = plt.subplots(n, len(names), figsize=(1.3 * len(names), 1.3 * n + 0.4), squeeze=False)
+    for col, name in enumerate(names):
+        images = columns[name].detach().float().cpu().clamp(0, 1).permute(0, 2, 3, 1).numpy()
+        axes[0, col].set_title(name, fontsize=9)
+        for row in range(n):
+            axes[row, col].imshow(images[row], interpolation="nearest")
+            axes[row, col].axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,98 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nogancolor.color import model_to_rgb
+from nogancolor.data import DatasetError, colorization_dls, load_image_folder, load_prepared, prepare_dataset
+from nogancolor.data.download import unpack_archive
+
+
+def test_prepare_drops_gray_images_and_records_them(prepared):
+    images, labels, meta = load_prepared(prepared)
+    train = meta["subsets"]["train"]
+    assert (train["n_files"], train["n_gray"], train["n_color"]) == (43, 3, 40)
+    assert len(train["gray_files"]) == 3 and all(f.endswith(".png") for f in train["gray_files"])
+    assert images.shape == (40, 3, 32, 32) and images.dtype == torch.uint8
+    assert labels.tolist().count(0) == 20
+    assert meta["subsets"]["test"]["n_color"] == 10
+
+
+def test_folder_loader_handles_sizes_and_modes(tmp_path):
+    folder = tmp_path / "cls"
+    folder.mkdir()
+    Image.new("RGB", (64, 48), (200, 30, 10)).save(folder / "big.jpg")
+    Image.new("L", (32, 32), 128).save(folder / "gray.png")
+    Image.new("RGBA", (32, 32), (0, 0, 255, 100)).save(folder / "alpha.png")
+    Image.fromarray(np.full((40, 40), 40000, dtype=np.uint16)).save(folder / "deep.png")
+    images, labels, classes, names = load_image_folder(tmp_path, size=32, progress=False)
+    assert images.shape == (4, 3, 32, 32) and classes == ["cls"]
+    by_name = dict(zip(names, images))
+    assert by_name["cls/alpha.png"][2].float().mean() == 255
+    assert by_name["cls/big.jpg"][0].float().mean() > 150
+    assert torch.equal(by_name["cls/deep.png"][0], by_name["cls/deep.png"][1])
+    assert abs(by_name["cls/deep.png"][0].float().mean().item() - 40000 / 256) < 1.5
+
+
+def test_corrupt_image_gives_a_clear_error(tmp_path):
+    (tmp_path / "cls").mkdir()
+    (tmp_path / "cls" / "0001.png").write_text("not a png")
+    with pytest.raises(DatasetError, match="could not be read.*cls/0001.png"):
+        load_image_folder(tmp_path, progress=False)
+
+
+def test_missing_folder_and_unprepared_dataset_are_clear(tmp_path, image_folder):
+    with pytest.raises(DatasetError, match="no train/ folder"):
+        prepare_dataset(tmp_path / "nothing", tmp_path / "out", progress=False)
+    with pytest.raises(DatasetError, match="nogancolor data prepare --path"):
+        load_prepared(image_folder)
+
+
+def test_second_prepare_reuses_the_decoded_cache_until_a_file_changes(image_folder, tmp_path, monkeypatch):
+    import nogancolor.data.prepare as prepare
+
+    prepare_dataset(image_folder, tmp_path, progress=False)
+    calls = []
+    real = prepare.load_image_folder
+    monkeypatch.setattr(prepare, "load_image_folder", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    meta = prepare_dataset(image_folder, tmp_path, progress=False)
+    assert calls == [] and not meta["subsets"]["train"]["decoded"]
+    victim = next((image_folder / "test").rglob("*.png"))
+    os.utime(victim, ns=(victim.stat().st_atime_ns, victim.stat().st_mtime_ns + 10**9))
+    meta = prepare_dataset(image_folder, tmp_path, progress=False)
+    assert [p.name for p in calls] == ["test"] and meta["subsets"]["test"]["decoded"]
+
+
+def test_prepare_from_a_tar_gz(image_folder, tmp_path):
+    import tarfile
+
+    archive = tmp_path / "tiny.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(image_folder, arcname="tinycifar")
+    meta = prepare_dataset(archive, tmp_path / "out", progress=False)
+    assert meta["subsets"]["train"]["n_color"] == 40
+    assert unpack_archive(archive, tmp_path / "out" / "source").name == "tinycifar"
+
+
+@pytest.mark.parametrize("split", ["hue", "random"])
+def test_dataloaders_give_scaled_l_and_ab(prepared, split):
+    dls = colorization_dls(prepared, split, bs=8)
+    assert (len(dls.train_ds), len(dls.valid_ds)) == (36, 4)
+    x, y = dls.one_batch()
+    assert x.shape == (8, 1, 32, 32) and y.shape == (8, 2, 32, 32)
+    assert x.min() >= -1 and x.max() <= 1 and y.abs().max() <= 1
+    images, _, _ = load_prepared(prepared)
+    rgb = model_to_rgb(x, y)
+    # each decoded batch image is one of the dataset's images, to within Lab round-trip error
+    dist = (rgb[:, None] * 255 - images[None].float()).abs().flatten(2).amax(2)
+    assert (dist.min(1).values < 1.0).all()
+
+
+def test_subsets_and_decoding_for_show_batch(prepared):
+    dls = colorization_dls(prepared, "hue", bs=4, n_train=12, n_val=2)
+    assert (len(dls.train_ds), len(dls.valid_ds)) == (12, 2)
+    gray, colour = dls.decode_batch(dls.valid.one_batch(), max_n=2)[0]
+    assert gray.shape == colour.shape == (3, 32, 32)
+    assert torch.allclose(gray[0], gray[1], atol=1e-3) and not torch.allclose(colour[0], colour[2], atol=1e-2)

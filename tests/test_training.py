@@ -1,0 +1,119 @@
+import csv
+import json
+
+import pytest
+import torch
+from fastai.callback.core import Callback
+
+from nogancolor.data import colorization_dls
+from nogancolor.export import CheckpointError, load_generator
+from nogancolor.learner import colorization_learner
+from nogancolor.models import UNet
+from nogancolor.training import RunError, train_unet
+
+
+def test_a_few_steps_lower_the_loss(prepared):
+    torch.manual_seed(0)
+    dls = colorization_dls(prepared, "hue", bs=8)
+    learn = colorization_learner(dls, UNet(base=8), log=False, grid=False)
+    x, y = dls.one_batch()
+    before = learn.loss_func(learn.model.eval()(x), y).item()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(8, 3e-3)
+    after = learn.loss_func(learn.model.eval()(x), y).item()
+    assert after < 0.7 * before
+
+
+def test_lr_find_runs_in_a_notebook_style_session(prepared):
+    dls = colorization_dls(prepared, "random", bs=8)
+    learn = colorization_learner(dls, UNet(base=8), log=False, grid=False)
+    with learn.no_bar(), learn.no_logging():
+        suggestion = learn.lr_find(num_it=10, show_plot=False)
+    assert 1e-7 < suggestion.valley < 10
+
+
+def history(run):
+    with open(run / "history.csv") as f:
+        return [row for row in csv.reader(f) if row and row[0] != "epoch"]
+
+
+def test_training_run_writes_checkpoints_log_grid_and_export(prepared, tmp_path):
+    config = train_unet(prepared, tmp_path / "run", epochs=2, bs=8, base=8, progress=False)
+    run = tmp_path / "run"
+    assert {"best.pth", "last.pth", "last.json"} <= {p.name for p in (run / "checkpoints").iterdir()}
+    assert [row[0] for row in history(run)] == ["0", "1"]
+    assert (run / "val_grid.png").stat().st_size > 1000
+    assert config["method"] == "unet" and config["split"] == "hue" and config["arch_kwargs"] == {"base": 8}
+    assert config["metrics"]["val_psnr"] > 5
+
+    model, loaded = load_generator(run / "model.safetensors")
+    assert loaded == config
+    x = torch.randn(2, 1, 32, 32)
+    from fastai.learner import load_model
+
+    reference = UNet(base=8)
+    load_model(run / "checkpoints" / "best.pth", reference, None, with_opt=False)
+    assert torch.allclose(model(x), reference.eval()(x), atol=1e-6)
+
+
+class Interrupt(Callback):
+    order = 99  # after SaveLastCallback has written the epoch
+
+    def after_epoch(self):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+
+
+def test_resume_continues_after_the_last_finished_epoch(prepared, tmp_path, monkeypatch):
+    import nogancolor.learner as learner_module
+
+    run = tmp_path / "run"
+    original = learner_module.colorization_learner
+
+    def interrupted(*args, **kwargs):
+        learn = original(*args, **kwargs)
+        learn.add_cb(Interrupt())
+        return learn
+
+    monkeypatch.setattr("nogancolor.training.colorization_learner", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_unet(prepared, run, epochs=4, bs=8, base=8, progress=False)
+    assert json.loads((run / "checkpoints" / "last.json").read_text())["epoch"] == 1
+    with pytest.raises(RunError, match="--resume"):
+        train_unet(prepared, run, epochs=4, bs=8, base=8, progress=False)
+
+    monkeypatch.setattr("nogancolor.training.colorization_learner", original)
+    lrs = []
+
+    class RecordLR(Callback):
+        def before_step(self):
+            lrs.append((self.pct_train, self.opt.hypers[0]["lr"]))
+
+    monkeypatch.setattr(
+        "nogancolor.training.colorization_learner",
+        lambda *a, **k: original(*a, **k).add_cb(RecordLR()),
+    )
+    config = train_unet(prepared, run, resume=True, progress=False)
+    assert [row[0] for row in history(run)] == ["0", "1", "2", "3"]
+    assert config["epochs"] == 4
+    # the one-cycle schedule continues where it stopped: epoch 2 of 4 starts half way through
+    from fastai.callback.schedule import combined_cos
+
+    one_cycle = combined_cos(0.25, 2e-3 / 25, 2e-3, 2e-3 / 1e5)
+    assert lrs[0][0] == pytest.approx(0.5)
+    assert all(lr == pytest.approx(float(one_cycle(pct))) for pct, lr in lrs)
+
+
+def test_resume_without_a_run_is_refused(prepared, tmp_path):
+    with pytest.raises(RunError, match="no checkpoint"):
+        train_unet(prepared, tmp_path / "empty", resume=True)
+
+
+def test_loading_something_that_is_not_ours_fails_cleanly(tmp_path):
+    (tmp_path / "x.safetensors").write_bytes(b"\x00" * 16)
+    (tmp_path / "x.json").write_text('{"format": "something-else"}')
+    with pytest.raises(CheckpointError, match="not a nogancolor generator"):
+        load_generator(tmp_path / "x.safetensors")
+    (tmp_path / "x.json").write_text('{"format": "nogancolor-generator", "arch": "unet", "arch_kwargs": {}, "img_size": [32, 32]}')
+    with pytest.raises(CheckpointError, match="could not be loaded"):
+        load_generator(tmp_path / "x.safetensors")

@@ -28,7 +28,14 @@ class ContinueFromEpoch(Callback):
         self.learn.n_epoch = self.total
 
 
-class SaveLastCallback(Callback):
+class RealFitCallback(Callback):
+    """Base for callbacks that stay idle during lr_find and get_preds, like fastai's trackers."""
+
+    def before_fit(self):
+        self.run = not hasattr(self.learn, "lr_finder") and not hasattr(self.learn, "gather_preds")
+
+
+class SaveLastCallback(RealFitCallback):
     """After each epoch save model + optimizer as `last` and record the epoch, so `--resume`
     continues the same one-cycle schedule from the next epoch."""
 
@@ -49,7 +56,7 @@ class SaveLastCallback(Callback):
         return Path(model_dir) / f"{fname}.json"
 
 
-class ValGridCallback(Callback):
+class ValGridCallback(RealFitCallback):
     """Write a PNG grid (gray | prediction | truth) of the same validation images after each epoch."""
 
     order = 60
@@ -58,6 +65,7 @@ class ValGridCallback(Callback):
         self.path, self.n = Path(path), n
 
     def before_fit(self):
+        super().before_fit()
         x, y = self.dls.valid.one_batch()
         self.val_x, self.val_y = x[: self.n], y[: self.n]
 

@@ -2,11 +2,8 @@
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import torch
+from matplotlib.figure import Figure
 
 
 def prediction_grid(columns: dict[str, torch.Tensor], path: Path, title: str | None = None) -> Path:
@@ -14,7 +11,8 @@ def prediction_grid(columns: dict[str, torch.Tensor], path: Path, title: str | N
     nearest-neighbour so 32x32 images stay crisp. Written to a temporary name, then renamed."""
     names = list(columns)
     n = len(next(iter(columns.values())))
-    fig, axes = plt.subplots(n, len(names), figsize=(1.3 * len(names), 1.3 * n + 0.4), squeeze=False)
+    fig = Figure(figsize=(1.3 * len(names), 1.3 * n + 0.4))  # no pyplot: leaves notebook backends alone
+    axes = fig.subplots(n, len(names), squeeze=False)
     for col, name in enumerate(names):
         images = columns[name].detach().float().cpu().clamp(0, 1).permute(0, 2, 3, 1).numpy()
         axes[0, col].set_title(name, fontsize=9)
@@ -27,6 +25,5 @@ def prediction_grid(columns: dict[str, torch.Tensor], path: Path, title: str | N
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=100)
-    plt.close(fig)
     tmp.replace(path)
     return path

@@ -9,7 +9,9 @@ import torch
 from PIL import Image
 
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
-torch.set_num_threads(2)
+# Tiny test models gain nothing from threads, and OpenMP threads spin-wait badly when another
+# process (a notebook kernel, a training run) shares the cores.
+torch.set_num_threads(1)
 
 CLASSES = ("blueish", "reddish")
 

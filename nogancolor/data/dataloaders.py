@@ -15,6 +15,7 @@ from fastai.torch_core import TensorImage
 from fasttransform import ItemTransform
 
 from ..color import lab_to_model, model_to_rgb, rgb_to_lab
+from .errors import DatasetError
 from .prepare import load_prepared
 from .splits import load_split, split_path
 
@@ -69,6 +70,8 @@ def colorization_dls(
     images, _, _ = load_prepared(path)
     train_idx, val_idx, _ = load_split(split_path(path, split))
     train_idx, val_idx = subsample(train_idx, n_train), subsample(val_idx, n_val)
+    if len(train_idx) < bs:
+        raise DatasetError(f"only {len(train_idx)} training images, fewer than one batch of {bs}; lower the batch size")
     items = torch.cat([train_idx, val_idx]).tolist()
     block = DataBlock(
         blocks=(TransformBlock, TransformBlock),

@@ -40,7 +40,7 @@ def unpack_archive(archive: Path, dest: Path) -> Path:
         try:
             with tarfile.open(archive) as tar:
                 tar.extractall(dest, filter="data")
-        except (OSError, tarfile.TarError) as e:
+        except (OSError, EOFError, tarfile.TarError) as e:  # EOFError: a truncated gzip stream
             raise DatasetError(f"could not unpack {archive} ({e.__class__.__name__}: {e}); is it a complete .tar.gz?") from e
         done.write_text(str(Path(archive).resolve()) + "\n")
     return find_dataset_root(dest)

@@ -1,0 +1,75 @@
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_dir(tmp_path, monkeypatch):
+    """Default paths (data/cifar10, runs/...) resolve inside a fresh folder."""
+    monkeypatch.chdir(tmp_path)
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_explains_commands_and_options():
+    assert "data" in run("--help").output and "train" in run("--help").output
+    text = run("train", "unet", "--help").output
+    for option in ("--split", "--arch", "--epochs", "--resume", "--precision", "DynamicUnet"):
+        assert option in text
+
+
+def test_missing_dataset(tmp_path):
+    assert_one_line_error(run("data", "prepare", "--path", tmp_path / "nope", "--out", tmp_path / "out"), "no train/ folder")
+
+
+def test_corrupt_dataset(tmp_path):
+    for subset in ("train", "test"):
+        (tmp_path / "src" / subset / "cat").mkdir(parents=True)
+        (tmp_path / "src" / subset / "cat" / "0000.png").write_text("this is text, not an image")
+    assert_one_line_error(run("data", "prepare", "--path", tmp_path / "src", "--out", tmp_path / "out"), "could not be read", "corrupt")
+
+
+def test_truncated_archive(tmp_path):
+    (tmp_path / "cifar.tar.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
+    assert_one_line_error(run("data", "prepare", "--path", tmp_path / "cifar.tar.gz", "--out", tmp_path / "out"), "could not unpack")
+
+
+def test_training_on_unprepared_data_says_what_to_do(tmp_path):
+    assert_one_line_error(run("train", "unet", "--data", tmp_path), "nogancolor data prepare")
+
+
+def test_unknown_encoder(prepared, tmp_path):
+    assert_one_line_error(run("train", "unet", "--data", prepared, "--arch", "nonet", "--bs", 8, "--out", tmp_path / "r"), "unknown encoder")
+
+
+def test_batch_larger_than_the_dataset(prepared, tmp_path):
+    assert_one_line_error(run("train", "unet", "--data", prepared, "--out", tmp_path / "r"), "fewer than one batch of 64", "batch size")
+
+
+def test_prepare_then_train_then_refuse_to_overwrite(image_folder, tmp_path):
+    data = tmp_path / "data"
+    result = run("data", "prepare", "--path", image_folder, "--out", data)
+    assert result.exit_code == 0, result.output
+    assert "train: 43 images, 3 gray dropped, 40 kept" in result.output
+    assert "split hue: 36 train / 4 val" in result.output
+
+    args = ("train", "unet", "--data", data, "--epochs", "1", "--bs", "8", "--base", "8", "--out", tmp_path / "run")
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert "val PSNR" in result.output and (tmp_path / "run" / "model.safetensors").exists()
+    assert_one_line_error(run(*args), "--resume", "--force")
+    assert run(*args, "--force").exit_code == 0

@@ -4,9 +4,11 @@ import json
 from pathlib import Path
 
 import torch
+from fastcore.foundation import L
 from fastai.callback.core import Callback
-from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.callback.tracker import SaveModelCallback
+from fastai.torch_core import rank_distrib
 
 from .color import model_to_rgb
 from .figures import prediction_grid
@@ -29,10 +31,11 @@ class ContinueFromEpoch(Callback):
 
 
 class RealFitCallback(Callback):
-    """Base for callbacks that stay idle during lr_find and get_preds, like fastai's trackers."""
+    """Base for callbacks that write files: idle during lr_find and get_preds (like fastai's
+    trackers) and in all but the first process of a multi-GPU run."""
 
     def before_fit(self):
-        self.run = not hasattr(self.learn, "lr_finder") and not hasattr(self.learn, "gather_preds")
+        self.run = not hasattr(self.learn, "lr_finder") and not hasattr(self.learn, "gather_preds") and rank_distrib() == 0
 
 
 class SaveLastCallback(RealFitCallback):
@@ -88,9 +91,11 @@ class AutocastMixedPrecision(MixedPrecision):
     is on, so bf16 also speeds up CPUs with bf16 matmul units."""
 
     def before_fit(self):
-        super().before_fit()
-        device = getattr(self.dls, "device", None) or torch.device("cpu")
-        self.autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16 if self.amp_mode.value == "bf16" else torch.float16)
+        device = torch.device(getattr(self.dls, "device", None) or "cpu").type
+        dtype = torch.bfloat16 if self.amp_mode == AMPMode.BF16 else torch.float16
+        self.kwargs["enabled"] = dtype == torch.float16  # bf16 has fp32's range: no loss scaling
+        self.autocast = torch.autocast(device, dtype=dtype)
+        self.learn.scaler, self.scales = torch.amp.GradScaler(device, **self.kwargs), L()
 
 
 def write_json(path: Path, record: dict) -> None:

@@ -26,9 +26,11 @@ def resolve_precision(precision: str, device) -> str:
     """"auto" -> bf16 on GPUs that support it, fp32 elsewhere (see benchmarks/ for the CPU case)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    is_cuda = torch.device(device or "cpu").type == "cuda"
+    if precision == "fp16" and not is_cuda:
+        raise ValueError("fp16 mixed precision needs a CUDA GPU (it scales gradients there); use bf16 or fp32")
     if precision != "auto":
         return precision
-    is_cuda = torch.device(device or "cpu").type == "cuda"
     return "bf16" if is_cuda and torch.cuda.is_bf16_supported() else "fp32"
 
 

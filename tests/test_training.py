@@ -117,3 +117,33 @@ def test_loading_something_that_is_not_ours_fails_cleanly(tmp_path):
     (tmp_path / "x.json").write_text('{"format": "nogancolor-generator", "arch": "unet", "arch_kwargs": {}, "img_size": [32, 32]}')
     with pytest.raises(CheckpointError, match="could not be loaded"):
         load_generator(tmp_path / "x.safetensors")
+
+
+def test_precision_choices():
+    from nogancolor.learner import resolve_precision
+
+    assert resolve_precision("auto", "cpu") == "fp32"
+    assert resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="CUDA"):
+        resolve_precision("fp16", "cpu")
+    with pytest.raises(ValueError, match="unknown precision"):
+        resolve_precision("fp8", "cpu")
+
+
+def test_bf16_autocast_runs_on_cpu(prepared):
+    from nogancolor.callbacks import AutocastMixedPrecision
+
+    dls = colorization_dls(prepared, "hue", bs=8)
+    learn = colorization_learner(dls, UNet(base=8), precision="bf16", log=False, grid=False)
+    dtypes = []
+
+    class Spy(Callback):
+        order = AutocastMixedPrecision.order + 1
+
+        def after_pred(self):
+            conv = self.learn.model.head[0]
+            dtypes.append(conv(torch.randn(1, conv.in_channels, 2, 2)).dtype)
+
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3, cbs=Spy())
+    assert dtypes and all(d == torch.bfloat16 for d in dtypes)

@@ -8,7 +8,7 @@ from fastcore.foundation import L
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.callback.tracker import SaveModelCallback
-from fastai.torch_core import rank_distrib
+from fastai.torch_core import rank_distrib, to_device
 
 from .color import model_to_rgb
 from .figures import prediction_grid
@@ -69,8 +69,10 @@ class ValGridCallback(RealFitCallback):
 
     def before_fit(self):
         super().before_fit()
-        x, y = self.dls.valid.one_batch()
-        self.val_x, self.val_y = x[: self.n], y[: self.n]
+        dl = self.dls.valid  # evenly spaced picks: validation items are ordered by class
+        picks = torch.linspace(0, len(dl.dataset) - 1, min(self.n, len(dl.dataset))).long().tolist()
+        batch = to_device(dl.create_batch([dl.do_item(i) for i in picks]), self.dls.device)
+        self.val_x, self.val_y = dl.after_batch(batch)
 
     def after_epoch(self):
         with torch.no_grad():

@@ -147,3 +147,17 @@ def test_bf16_autocast_runs_on_cpu(prepared):
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 1e-3, cbs=Spy())
     assert dtypes and all(d == torch.bfloat16 for d in dtypes)
+
+
+def test_val_grid_shows_images_from_across_the_validation_set(prepared, tmp_path):
+    from nogancolor.callbacks import ValGridCallback
+
+    dls = colorization_dls(prepared, "random", bs=8)
+    grid = ValGridCallback(tmp_path / "grid.png", n=3)
+    learn = colorization_learner(dls, UNet(base=8), log=False, grid=False)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3, cbs=grid)
+    first, last = dls.valid.one_batch()[0][0], dls.valid.one_batch()[0][len(dls.valid_ds) - 1]
+    assert grid.val_x.shape == (3, 1, 32, 32)
+    assert torch.equal(grid.val_x[0], first) and torch.equal(grid.val_x[-1], last)
+    assert (tmp_path / "grid.png").stat().st_size > 1000

@@ -161,3 +161,15 @@ def test_val_grid_shows_images_from_across_the_validation_set(prepared, tmp_path
     assert grid.val_x.shape == (3, 1, 32, 32)
     assert torch.equal(grid.val_x[0], first) and torch.equal(grid.val_x[-1], last)
     assert (tmp_path / "grid.png").stat().st_size > 1000
+
+
+def test_dynamic_unet_survives_the_safetensors_round_trip(tmp_path):
+    from nogancolor.export import export_generator
+    from nogancolor.models import dynamic_unet
+
+    model = dynamic_unet("resnet18").eval()
+    export_generator(model, tmp_path / "g", arch="resnet18", img_size=(32, 32), method="unet")
+    loaded, config = load_generator(tmp_path / "g.json")
+    x = torch.randn(2, 1, 32, 32)
+    assert config["arch"] == "resnet18"
+    assert torch.allclose(loaded(x), model(x), atol=1e-6)

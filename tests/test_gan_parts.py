@@ -1,0 +1,54 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nogancolor.critics import PairDiscriminator
+from nogancolor.losses import discriminator_loss, generator_loss
+
+
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("color_channels", [2, 3])
+def test_pair_discriminator_gives_one_logit_per_image(size, color_channels):
+    d = PairDiscriminator(color_channels=color_channels, base=8)
+    logits = d(torch.randn(4, 1, size, size), torch.randn(4, color_channels, size, size))
+    assert logits.shape == (4,)
+
+
+def test_pair_discriminator_structure_and_that_it_sees_the_gray_input():
+    d = PairDiscriminator(base=8).eval()
+    convs = [m for m in d.body if isinstance(m, nn.Conv2d)]
+    assert convs[0].in_channels == 3 and all(c.kernel_size == (4, 4) for c in convs)
+    assert [c.stride for c in convs[:-1]] == [(2, 2)] * 3
+    assert not isinstance(d.body[1], nn.BatchNorm2d) and isinstance(d.body[3], nn.BatchNorm2d)
+    assert all(m.negative_slope == 0.2 for m in d.body if isinstance(m, nn.LeakyReLU))
+    color = torch.randn(2, 2, 32, 32)
+    assert not torch.allclose(d(torch.zeros(2, 1, 32, 32), color), d(torch.ones(2, 1, 32, 32), color))
+
+
+def test_generator_loss_against_hand_computed_values():
+    logits = torch.tensor([0.0, 2.0])
+    fake, target = torch.tensor([0.5, -0.5]), torch.tensor([0.0, 0.0])
+    total, adversarial, l1 = generator_loss(logits, fake, target, l1_weight=100)
+    expected_adv = (-math.log(0.5) - math.log(1 / (1 + math.exp(-2)))) / 2
+    assert adversarial.item() == pytest.approx(expected_adv, rel=1e-6)
+    assert l1.item() == pytest.approx(0.5)
+    assert total.item() == pytest.approx(expected_adv + 50, rel=1e-6)
+    assert generator_loss(logits, fake, target, l1_weight=10)[0].item() == pytest.approx(expected_adv + 5, rel=1e-6)
+
+
+def test_discriminator_loss_against_hand_computed_values_with_label_smoothing():
+    real, fake = torch.tensor([1.0]), torch.tensor([-1.0])
+    s = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
+    total, on_real, on_fake = discriminator_loss(real, fake, real_label=0.9)
+    assert on_real.item() == pytest.approx(-(0.9 * math.log(s(1)) + 0.1 * math.log(1 - s(1))), rel=1e-6)
+    assert on_fake.item() == pytest.approx(-math.log(1 - s(-1)), rel=1e-6)
+    assert total.item() == pytest.approx(on_real.item() + on_fake.item())
+    assert discriminator_loss(real, fake, real_label=1.0)[1].item() == pytest.approx(-math.log(s(1)), rel=1e-6)
+
+
+def test_losses_stay_finite_for_extreme_logits():
+    huge = torch.tensor([1e4, -1e4])
+    assert torch.isfinite(discriminator_loss(huge, -huge)[0])
+    assert torch.isfinite(generator_loss(-huge, torch.zeros(2), torch.zeros(2))[0])

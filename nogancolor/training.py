@@ -71,9 +71,11 @@ def train_unet(
         learn.load("last", with_opt=True)
         learn.save_model.best = state["best"]
     if start_epoch < options["epochs"]:
+        distributed = nullcontext()
         if num_distrib() > 1:  # started by `accelerate launch`: wrap the model in DDP for the fit
             import fastai.distributed  # noqa: F401  (adds Learner.distrib_ctx)
-        distributed = learn.distrib_ctx() if num_distrib() > 1 else nullcontext()
+
+            distributed = learn.distrib_ctx()
         with distributed, (nullcontext() if progress else learn.no_bar()):
             learn.fit_one_cycle(options["epochs"] - start_epoch, options["lr"],
                                 cbs=ContinueFromEpoch(start_epoch, options["epochs"]))

@@ -13,16 +13,17 @@ import time
 from contextlib import nullcontext
 
 import torch
-from fastai.callback.core import Callback
+from fastai.callback.channelslast import ChannelsLast
+from fastai.callback.core import Callback, CancelFitException
 
 from nogancolor.data import colorization_dls
 from nogancolor.learner import colorization_learner
 from nogancolor.models import UNet
 
 
-def plain_loop(dls, steps: int, precision: str) -> float:
+def plain_loop(dls, steps: int, precision: str, channels_last: bool = False) -> float:
     """Images/s of model+loss+backward+Adam on pre-fetched batches (no data time)."""
-    model = UNet()
+    model = UNet().to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # as the Learner's
     batches = [b for b, _ in zip(dls.train, range(steps + 3))]
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
@@ -38,12 +39,13 @@ def plain_loop(dls, steps: int, precision: str) -> float:
 
 
 class StepTimer(Callback):
-    """Times whole training steps and the model part (before_batch -> after_step) of each."""
+    """Times training steps after a warm-up of 3, whole (data + callbacks + model) and the model
+    part (before_batch -> after_step); stops the fit at the end of the training epoch."""
 
     order = 100
 
     def before_fit(self):
-        self.model_time, self.steps, self.t_end = 0.0, 0, None
+        self.model_time, self.steps = 0.0, 0
 
     def before_batch(self):
         self.t_model = time.perf_counter()
@@ -55,28 +57,30 @@ class StepTimer(Callback):
     def after_batch(self):
         if self.iter == 2:
             self.t0 = time.perf_counter()
-        if self.iter >= 3:
-            self.steps += 1
+        self.steps += self.iter >= 3
+
+    def after_train(self):
+        self.total = time.perf_counter() - self.t0
+        raise CancelFitException
 
 
-def learner_loop(dls, steps: int, precision: str):
+def learner_loop(dls, precision: str, channels_last: bool = False):
+    """-> (images/s, share of step time outside the model) of our Learner over one epoch."""
     learn = colorization_learner(dls, UNet(), precision=precision, log=False, grid=False)
+    if channels_last:
+        learn.add_cb(ChannelsLast())
     timer = StepTimer()
-    learn.add_cb(timer)
-    dls.train.n = (steps + 3) * dls.bs  # a short epoch of exactly steps+3 batches
     with learn.no_bar(), learn.no_logging():
-        start = [None]
+        learn.fit(1, 1e-3, cbs=timer)
+    return timer.steps * dls.bs / timer.total, 1 - timer.model_time / timer.total
 
-        class Stop(Callback):
-            order = 101
 
-            def after_train(self):
-                start[0] = time.perf_counter()
-                raise __import__("fastai").callback.core.CancelFitException
-
-        learn.fit(1, 1e-3, cbs=Stop())
-    total = start[0] - timer.t0
-    return timer.steps * dls.bs / total, 1 - timer.model_time / total
+def cpu_name() -> str:
+    try:
+        lines = open("/proc/cpuinfo").read().splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def main():
@@ -87,13 +91,14 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     dls = colorization_dls(args.data, "hue", bs=args.bs, n_train=(args.steps + 6) * args.bs, n_val=args.bs)
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, bs {args.bs}")
-    print("| precision | plain loop img/s | Learner img/s | Learner vs plain | outside model |")
-    print("|---|---|---|---|---|")
-    for precision in ("fp32", "bf16"):
-        plain = plain_loop(dls, args.steps, precision)
-        fast, outside = learner_loop(dls, args.steps, precision)
-        print(f"| {precision} | {plain:.0f} | {fast:.0f} | {fast / plain - 1:+.1%} | {outside:.1%} |")
+    print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, bs {args.bs}")
+    print("| precision | memory format | plain loop img/s | Learner img/s | Learner vs plain | outside model |")
+    print("|---|---|---|---|---|---|")
+    for precision, channels_last in (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)):
+        plain = plain_loop(dls, args.steps, precision, channels_last)
+        fast, outside = learner_loop(dls, precision, channels_last)
+        layout = "channels_last" if channels_last else "NCHW"
+        print(f"| {precision} | {layout} | {plain:.0f} | {fast:.0f} | {fast / plain - 1:+.1%} | {outside:.1%} |")
 
 
 if __name__ == "__main__":

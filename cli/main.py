@@ -116,7 +116,8 @@ def train_unet(
     config = run(data, out, split=split.value, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
                  precision=precision.value, n_train=n_train, n_val=n_val, seed=seed, resume=resume, force=force)
     m = config["metrics"]
-    typer.echo(f"best model: val ab MSE {m['val_ab_mse']:.5f}, val PSNR {m['val_psnr']:.2f} dB -> {out / 'model.safetensors'}")
+    typer.echo(f"best model: val ab MSE {m['val_ab_mse']:.5f}, val PSNR {m['val_psnr']:.2f} dB "
+               f"(gray output: {m['val_ab_mse_gray_output']:.5f}, {m['val_psnr_gray_output']:.2f} dB) -> {out / 'model.safetensors'}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from .callbacks import ContinueFromEpoch, SaveLastCallback, write_json
 from .data import colorization_dls, load_prepared
 from .export import export_generator
 from .learner import CHECKPOINT_DIR, colorization_learner, resolve_precision
+from .metrics import gray_baseline
 from .models import SMALL_ARCH, build_generator
 
 
@@ -82,11 +83,13 @@ def train_unet(
     learn.load("best", with_opt=False)
     with learn.removed_cbs(learn.csv_logger), learn.no_bar():
         valid_loss, val_psnr = learn.validate()
+    gray = gray_baseline(dls.valid)
     _, _, meta = load_prepared(options["data"])
     config = export_generator(
         learn.model, out / "model.safetensors", arch=options["arch"], img_size=img_size, arch_kwargs=arch_kwargs,
         method="unet", split=options["split"], epochs=options["epochs"], seed=options["seed"],
         precision=resolve_precision(options["precision"], dls.device), dataset=meta["source"],
-        metrics={"val_ab_mse": float(valid_loss), "val_psnr": float(val_psnr)},
+        metrics={"val_ab_mse": float(valid_loss), "val_psnr": float(val_psnr),
+                 "val_ab_mse_gray_output": gray["ab_mse"], "val_psnr_gray_output": gray["psnr"]},
     )
     return json.loads(config.with_suffix(".json").read_text())

@@ -49,11 +49,11 @@ def train_unet(
     start_epoch, state = 0, None
     if resume:
         if not state_file.exists():
-            raise RunError(f"{out} has no checkpoint to resume from; start it without --resume")
+            raise RunError(f"{out} has no finished epoch to resume from; start it over with --force")
         options = json.loads((out / "run.json").read_text())
         state = json.loads(state_file.read_text())
         start_epoch = state["epoch"] + 1
-    elif state_file.exists() and not force:
+    elif (out / "run.json").exists() and not force:  # also a run still in its first epoch
         raise RunError(f"{out} already holds a run; continue it with --resume or start over with --force")
     out.mkdir(parents=True, exist_ok=True)
     if not resume:

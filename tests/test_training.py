@@ -105,8 +105,18 @@ def test_resume_continues_after_the_last_finished_epoch(prepared, tmp_path, monk
 
 
 def test_resume_without_a_run_is_refused(prepared, tmp_path):
-    with pytest.raises(RunError, match="no checkpoint"):
+    with pytest.raises(RunError, match="no finished epoch"):
         train_unet(prepared, tmp_path / "empty", resume=True)
+
+
+def test_a_run_still_in_its_first_epoch_is_not_clobbered(prepared, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text('{"epochs": 20}')
+    (run / "history.csv").write_text("epoch,train_loss\n")
+    with pytest.raises(RunError, match="already holds a run"):
+        train_unet(prepared, run, epochs=1, bs=8, base=8, progress=False)
+    assert (run / "history.csv").exists() and (run / "run.json").read_text() == '{"epochs": 20}'
 
 
 def test_loading_something_that_is_not_ours_fails_cleanly(tmp_path):

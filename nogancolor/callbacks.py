@@ -5,8 +5,10 @@ from pathlib import Path
 
 import torch
 from fastcore.foundation import L
+from fastprogress.fastprogress import master_bar
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
+from fastai.callback.progress import CSVLogger
 from fastai.callback.tracker import SaveModelCallback
 from fastai.torch_core import rank_distrib, to_device
 
@@ -26,19 +28,48 @@ class ContinueFromEpoch(Callback):
         self.start, self.total = start, n_epoch
 
     def before_epoch(self):
+        progress = getattr(self.learn, "progress", None)
+        if self.epoch == 0 and getattr(progress, "mbar", None) is not None:
+            # the epoch bar must span the whole run and see epoch 0 first, or fastprogress fails
+            progress.mbar = master_bar(list(range(self.total)))
+            progress.mbar.on_iter_begin()
+            progress.mbar.update(0)
         self.learn.epoch += self.start
         self.learn.n_epoch = self.total
 
 
-class RealFitCallback(Callback):
-    """Base for callbacks that write files: idle during lr_find and get_preds (like fastai's
-    trackers) and in all but the first process of a multi-GPU run."""
+class HistoryCSVLogger(CSVLogger):
+    """fastai's CSVLogger, appending, that writes the header only into a new file: the stock
+    one repeats it at every fit, so each resume left a header line in the middle."""
+
+    def before_fit(self):
+        if hasattr(self, "gather_preds"):
+            return
+        path = self.path / self.fname
+        fresh = not (path.exists() and path.stat().st_size)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = path.open("a")
+        if fresh:
+            self.file.write(",".join(self.recorder.metric_names) + "\n")
+        self.old_logger, self.learn.logger = self.logger, self._write_line
+
+
+class TrainedEpochCallback(Callback):
+    """Base for callbacks that write files after an epoch that trained. They stay idle during
+    lr_find, get_preds and validate (fastai fires before_fit and after_epoch for those too),
+    and in all but the first process of a multi-GPU run."""
 
     def before_fit(self):
         self.run = not hasattr(self.learn, "lr_finder") and not hasattr(self.learn, "gather_preds") and rank_distrib() == 0
 
+    def before_epoch(self):
+        self.trained = False
 
-class SaveLastCallback(RealFitCallback):
+    def before_train(self):
+        self.trained = True
+
+
+class SaveLastCallback(TrainedEpochCallback):
     """After each epoch save model + optimizer as `last` and record the epoch, so `--resume`
     continues the same one-cycle schedule from the next epoch."""
 
@@ -48,6 +79,8 @@ class SaveLastCallback(RealFitCallback):
         self.fname = fname
 
     def after_epoch(self):
+        if not self.trained:
+            return
         tmp = self.learn.save(f"{self.fname}.tmp", with_opt=True)
         tmp.replace(tmp.with_name(f"{self.fname}.pth"))
         tracker = next((cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback)), None)
@@ -59,7 +92,7 @@ class SaveLastCallback(RealFitCallback):
         return Path(model_dir) / f"{fname}.json"
 
 
-class ValGridCallback(RealFitCallback):
+class ValGridCallback(TrainedEpochCallback):
     """Write a PNG grid (gray | prediction | truth) of the same validation images after each epoch."""
 
     order = 60
@@ -75,6 +108,8 @@ class ValGridCallback(RealFitCallback):
         self.val_x, self.val_y = dl.after_batch(batch)
 
     def after_epoch(self):
+        if not self.trained:
+            return
         with torch.no_grad():
             was_training = self.model.training
             self.model.eval()

@@ -5,13 +5,12 @@ from pathlib import Path
 
 import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle and lr_find)
 import torch
-from fastai.callback.progress import CSVLogger
 from fastai.callback.tracker import SaveModelCallback
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
 from fastai.optimizer import OptimWrapper
 
-from .callbacks import AutocastMixedPrecision, SaveLastCallback, ValGridCallback
+from .callbacks import AutocastMixedPrecision, HistoryCSVLogger, SaveLastCallback, ValGridCallback
 from .metrics import RGBPSNR
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -40,7 +39,7 @@ def colorization_learner(dls, model, path: Path = Path("."), precision: str = "a
     cbs = []
     if log:
         cbs += [SaveModelCallback(monitor="valid_loss", fname="best", reset_on_fit=False), SaveLastCallback(),
-                CSVLogger(fname="history.csv", append=True)]
+                HistoryCSVLogger(fname="history.csv", append=True)]
     if grid:
         cbs.append(ValGridCallback(Path(path) / "val_grid.png"))
     learn = Learner(dls, model, loss_func=MSELossFlat(), opt_func=adam, metrics=[RGBPSNR()],

@@ -81,7 +81,7 @@ def train_unet(
             learn.fit_one_cycle(options["epochs"] - start_epoch, options["lr"],
                                 cbs=ContinueFromEpoch(start_epoch, options["epochs"]))
     learn.load("best", with_opt=False)
-    with learn.removed_cbs(learn.csv_logger), learn.no_bar():
+    with learn.removed_cbs(learn.history_csv_logger), learn.no_bar():
         valid_loss, val_psnr = learn.validate()
     gray = gray_baseline(dls.valid)
     _, _, meta = load_prepared(options["data"])

@@ -33,8 +33,12 @@ def test_lr_find_runs_in_a_notebook_style_session(prepared):
 
 
 def history(run):
+    """The data rows of a run's history.csv, after checking it has exactly one header."""
     with open(run / "history.csv") as f:
-        return [row for row in csv.reader(f) if row and row[0] != "epoch"]
+        header, *rows = list(csv.reader(f))
+    assert header[:4] == ["epoch", "train_loss", "valid_loss", "psnr"]
+    assert all(row[0] != "epoch" for row in rows)
+    return rows
 
 
 def test_training_run_writes_checkpoints_log_grid_and_export(prepared, tmp_path):
@@ -93,7 +97,7 @@ def test_resume_continues_after_the_last_finished_epoch(prepared, tmp_path, monk
         "nogancolor.training.colorization_learner",
         lambda *a, **k: original(*a, **k).add_cb(RecordLR()),
     )
-    config = train_unet(prepared, run, resume=True, progress=False)
+    config = train_unet(prepared, run, resume=True, progress=True)  # with bars, as users see it
     assert [row[0] for row in history(run)] == ["0", "1", "2", "3"]
     assert config["epochs"] == 4
     # the one-cycle schedule continues where it stopped: epoch 2 of 4 starts half way through
@@ -197,3 +201,15 @@ def test_gray_baseline_matches_a_hand_computed_case():
     gray = torch.tensor(0.2126 * 1.0) ** (1 / 2.4) * 1.055 - 0.055  # sRGB of red's luminance
     expected_mse = ((1 - gray) ** 2 + 2 * gray**2) / 3
     assert result["psnr"] == pytest.approx(10 * torch.log10(1 / expected_mse).item(), abs=0.05)
+
+
+def test_a_finished_run_keeps_its_last_epoch_and_resuming_it_only_re_exports(prepared, tmp_path):
+    run = tmp_path / "run"
+    train_unet(prepared, run, epochs=2, bs=8, base=8, progress=False)
+    # the final validate() fires after_epoch too; it must not overwrite the last checkpoint
+    assert json.loads((run / "checkpoints" / "last.json").read_text())["epoch"] == 1
+    before = (run / "checkpoints" / "last.pth").read_bytes()
+    config = train_unet(prepared, run, resume=True, progress=True)
+    assert [row[0] for row in history(run)] == ["0", "1"]
+    assert (run / "checkpoints" / "last.pth").read_bytes() == before
+    assert config["metrics"]["val_psnr"] > 5

@@ -20,6 +20,8 @@ from nogancolor.data import colorization_dls
 from nogancolor.learner import colorization_learner
 from nogancolor.models import UNet
 
+TRAIN_GFLOP = 0.706  # forward + backward of UNet(base=64) on one 32x32 image (tests/test_models.py)
+
 
 def plain_loop(dls, steps: int, precision: str, channels_last: bool = False) -> float:
     """Images/s of model+loss+backward+Adam on pre-fetched batches (no data time)."""
@@ -75,6 +77,17 @@ def learner_loop(dls, precision: str, channels_last: bool = False):
     return timer.steps * dls.bs / timer.total, 1 - timer.model_time / timer.total
 
 
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
+    """GFLOP/s of a large square matmul: the ceiling the convolutions work under."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
 def cpu_name() -> str:
     try:
         lines = open("/proc/cpuinfo").read().splitlines()
@@ -92,13 +105,17 @@ def main():
     torch.manual_seed(0)
     dls = colorization_dls(args.data, "hue", bs=args.bs, n_train=(args.steps + 6) * args.bs, n_val=args.bs)
     print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, bs {args.bs}")
-    print("| precision | memory format | plain loop img/s | Learner img/s | Learner vs plain | outside model |")
-    print("|---|---|---|---|---|---|")
+    peaks = {p: matmul_peak(d) for p, d in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    print(f"matmul peak: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
+          f"one training image costs {TRAIN_GFLOP} GFLOP")
+    print("| precision | memory format | plain loop img/s | Learner img/s | Learner vs plain | outside model | Learner / matmul peak |")
+    print("|---|---|---|---|---|---|---|")
     for precision, channels_last in (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)):
         plain = plain_loop(dls, args.steps, precision, channels_last)
         fast, outside = learner_loop(dls, precision, channels_last)
         layout = "channels_last" if channels_last else "NCHW"
-        print(f"| {precision} | {layout} | {plain:.0f} | {fast:.0f} | {fast / plain - 1:+.1%} | {outside:.1%} |")
+        share = fast * TRAIN_GFLOP / peaks[precision]
+        print(f"| {precision} | {layout} | {plain:.0f} | {fast:.0f} | {fast / plain - 1:+.1%} | {outside:.1%} | {share:.0%} |")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ and evaluate load any method's generator without knowing which method trained it
 """
 
 import json
+import os
 from pathlib import Path
 
 import safetensors
@@ -25,11 +26,18 @@ def export_generator(model: nn.Module, path: Path, arch: str, img_size, arch_kwa
               "img_size": list(img_size), "ab_scale": AB_SCALE, **info}
     tmp = path.with_name(path.name + ".tmp")
     safetensors.torch.save_model(model, str(tmp))
+    os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; give it the usual file mode
     tmp.replace(path)
     tmp_json = path.with_suffix(".json.tmp")
     tmp_json.write_text(json.dumps(config, indent=1) + "\n")
     tmp_json.replace(path.with_suffix(".json"))
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class CheckpointError(RuntimeError):

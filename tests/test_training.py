@@ -213,3 +213,17 @@ def test_a_finished_run_keeps_its_last_epoch_and_resuming_it_only_re_exports(pre
     assert [row[0] for row in history(run)] == ["0", "1"]
     assert (run / "checkpoints" / "last.pth").read_bytes() == before
     assert config["metrics"]["val_psnr"] > 5
+
+
+def test_exported_weights_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from nogancolor.export import export_generator
+
+    old = os.umask(0o022)
+    try:
+        path = export_generator(UNet(base=8), tmp_path / "g", arch="unet", img_size=(32, 32), arch_kwargs={"base": 8})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

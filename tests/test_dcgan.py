@@ -1,0 +1,74 @@
+import pytest
+import torch
+from fastai.callback.core import Callback
+
+from nogancolor.critics import PairDiscriminator
+from nogancolor.data import colorization_dls
+from nogancolor.gan import ConditionedCritic, dcgan_learner
+from nogancolor.models import UNet
+
+
+def snapshot(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(before, module):
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+class Spy(Callback):
+    """Records, per training batch, the mode and the gray input the critic was given."""
+
+    order = 99
+
+    def before_fit(self):
+        self.seen = []
+
+    def after_loss(self):
+        if self.training:
+            critic = self.learn.model.critic
+            self.seen.append((self.learn.model.gen_mode, critic.gray, self.learn.dcgan_loss.parts.copy()))
+
+
+@pytest.fixture
+def learn(prepared):
+    torch.manual_seed(0)
+    dls = colorization_dls(prepared, "hue", bs=8)
+    return dcgan_learner(dls, UNet(base=8), PairDiscriminator(base=8), l1_weight=100, real_label=0.9, d_steps=1)
+
+
+def test_a_few_gan_steps_change_both_networks_and_stay_finite(learn):
+    g_before, d_before = snapshot(learn.model.generator), snapshot(learn.model.critic)
+    spy = Spy()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(2, 2e-4, cbs=spy)
+    assert changed(g_before, learn.model.generator) and changed(d_before, learn.model.critic)
+    modes = [mode for mode, _, _ in spy.seen]
+    assert True in modes and False in modes  # alternating generator and critic steps
+    parts = spy.seen[-1][2]
+    assert all(torch.isfinite(torch.tensor(v)) for v in parts.values())
+    assert 0 <= parts["d_accuracy"] <= 1
+
+
+def test_the_critic_judges_pairs_with_the_batch_gray_input(learn):
+    spy = Spy()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 2e-4, cbs=spy)
+    for gen_mode, gray, _ in spy.seen:
+        assert gray is not None and gray.shape[1] == 1  # L, never the ab target
+    with pytest.raises(RuntimeError, match="no gray input"):
+        ConditionedCritic(PairDiscriminator(base=8))(torch.randn(2, 2, 32, 32))
+
+
+def test_lambda_and_label_smoothing_reach_the_losses(learn):
+    loss = learn.dcgan_loss
+    logits, fake, target = torch.zeros(4), torch.full((4, 2, 2, 2), 0.5), torch.zeros(4, 2, 2, 2)
+    total = loss.generator(logits, fake, target)
+    assert total.item() == pytest.approx(loss.parts["g_adversarial"] + 100 * 0.5, rel=1e-6)
+    loss.l1_weight = 10
+    assert loss.generator(logits, fake, target).item() == pytest.approx(loss.parts["g_adversarial"] + 5, rel=1e-6)
+    smoothed = loss.critic(torch.full((4,), 3.0), torch.full((4,), -3.0))
+    loss.real_label = 1.0
+    hard = loss.critic(torch.full((4,), 3.0), torch.full((4,), -3.0))
+    assert smoothed.item() > hard.item()  # 0.9 targets penalise a confident real logit
+    assert loss.parts["d_accuracy"] == 1.0

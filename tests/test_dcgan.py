@@ -72,3 +72,22 @@ def test_lambda_and_label_smoothing_reach_the_losses(learn):
     hard = loss.critic(torch.full((4,), 3.0), torch.full((4,), -3.0))
     assert smoothed.item() > hard.item()  # 0.9 targets penalise a confident real logit
     assert loss.parts["d_accuracy"] == 1.0
+
+
+def test_loss_parts_are_logged_per_epoch_beside_val_metrics(learn, tmp_path):
+    import csv
+
+    from fastai.callback.progress import CSVLogger
+
+    learn.path = tmp_path
+    with learn.no_bar():
+        learn.fit(2, 2e-4, cbs=CSVLogger(fname="history.csv"))
+    with open(tmp_path / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    for row in rows:
+        assert 0 <= float(row["d_accuracy"]) <= 1 and float(row["g_l1"]) > 0
+        assert float(row["d_real"]) > 0 and float(row["d_fake"]) > 0 and float(row["g_adversarial"]) > 0
+        assert float(row["psnr"]) > 5 and row["time"]
+    # validation does not mix into the training means, and validate() reports no parts
+    assert learn.validate()[-len(learn.dcgan_loss.PARTS):] == [None] * 5

@@ -115,8 +115,41 @@ def train_unet(
     out = out or Path("runs") / f"{name}-{split.value}"
     config = run(data, out, split=split.value, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
                  precision=precision.value, n_train=n_train, n_val=n_val, seed=seed, resume=resume, force=force)
+    report(config, out)
+
+
+@train_app.command("dcgan")
+@user_errors
+def train_dcgan(
+    data: Annotated[Path, typer.Option(help="Prepared dataset (see `nogancolor data prepare`).")] = Path("data/cifar10"),
+    split: Annotated[Split, typer.Option(help="Validation split: hue-stratified or random.")] = Split.hue,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs at a constant learning rate.")] = 20,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of both networks (beta1 0.5).")] = 2e-4,
+    bs: Annotated[int, typer.Option(min=2, help="Batch size.")] = 64,
+    base: Annotated[int, typer.Option(min=1, help="Channels of the first layer of the U-Net and the discriminator.")] = 64,
+    l1_weight: Annotated[float, typer.Option(help="lambda: weight of the L1 term in the generator's loss.")] = 100.0,
+    real_label: Annotated[float, typer.Option(help="Target for real pairs (one-sided label smoothing; 1 = none).")] = 0.9,
+    d_steps: Annotated[int, typer.Option(min=1, help="Discriminator steps per generator step.")] = 1,
+    n_train: Annotated[Optional[int], typer.Option(help="Use only this many training images (quick runs).")] = None,
+    n_val: Annotated[Optional[int], typer.Option(help="Use only this many validation images.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for weights and batch order.")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/dcgan-<split>].")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last finished epoch.")] = False,
+    force: Annotated[bool, typer.Option(help="Start over, replacing a run already in --out.")] = False,
+):
+    """Train the conditional DCGAN baseline: U-Net generator vs a (gray, colour) discriminator,
+    adversarial loss + lambda * L1, on fastai's GANLearner. Logs G and D losses per epoch."""
+    from nogancolor.training import train_dcgan as run
+
+    out = out or Path("runs") / f"dcgan-{split.value}"
+    config = run(data, out, split=split.value, epochs=epochs, lr=lr, bs=bs, base=base, l1_weight=l1_weight,
+                 real_label=real_label, d_steps=d_steps, n_train=n_train, n_val=n_val, seed=seed, resume=resume, force=force)
+    report(config, out)
+
+
+def report(config: dict, out: Path):
     m = config["metrics"]
-    typer.echo(f"best model: val ab MSE {m['val_ab_mse']:.5f}, val PSNR {m['val_psnr']:.2f} dB "
+    typer.echo(f"exported: val ab MSE {m['val_ab_mse']:.5f}, val PSNR {m['val_psnr']:.2f} dB "
                f"(gray output: {m['val_ab_mse_gray_output']:.5f}, {m['val_psnr_gray_output']:.2f} dB) -> {out / 'model.safetensors'}")
 
 

@@ -111,10 +111,11 @@ class ValGridCallback(TrainedEpochCallback):
         if not self.trained:
             return
         with torch.no_grad():
-            was_training = self.model.training
-            self.model.eval()
-            pred = self.model(self.val_x)
-            self.model.train(was_training)
+            generator = getattr(self.model, "generator", self.model)  # a GAN's, or the model itself
+            was_training = generator.training
+            generator.eval()
+            pred = generator(self.val_x)
+            generator.train(was_training)
         gray = torch.zeros_like(self.val_y)
         prediction_grid(
             {"gray": model_to_rgb(self.val_x, gray), "prediction": model_to_rgb(self.val_x, pred), "truth": model_to_rgb(self.val_x, self.val_y)},

@@ -33,12 +33,19 @@ class RGBPSNR(Metric):
         return "psnr"
 
 
-def gray_baseline(dl) -> dict:
-    """ab MSE and mean PSNR of predicting no colour (ab = 0) over a DataLoader of (L, ab): the
-    floor any colorizer must beat. It is high (about 24.5 dB on CIFAR-10) because L is exact."""
+def val_metrics(dl, model=None) -> dict:
+    """ab MSE (scaled, the U-Net's loss) and mean RGB PSNR of `model` over a DataLoader of
+    (L, ab), computed the same way for every method. `model=None` predicts no colour (ab = 0):
+    the floor any colorizer must beat, high (about 24.5 dB on CIFAR-10) because L is exact."""
     mse, values = [], []
+    if model is not None:
+        was_training = model.training
+        model.eval()
     with torch.no_grad():
         for l_norm, ab_norm in dl:
-            mse.append(ab_norm.float().pow(2).flatten(1).mean(1))
-            values.append(psnr(model_to_rgb(l_norm, torch.zeros_like(ab_norm)), model_to_rgb(l_norm, ab_norm)))
+            pred = torch.zeros_like(ab_norm) if model is None else model(l_norm).float()
+            mse.append((pred - ab_norm.float()).pow(2).flatten(1).mean(1))
+            values.append(psnr(model_to_rgb(l_norm, pred), model_to_rgb(l_norm, ab_norm)))
+    if model is not None:
+        model.train(was_training)
     return {"ab_mse": torch.cat(mse).mean().item(), "psnr": torch.cat(values).mean().item()}

@@ -1,7 +1,9 @@
-"""One training run of a pixel-loss generator: data, model, Learner, resume, export.
+"""Training runs: one directory per run, resumable, ending in an exported generator.
 
-A run directory holds run.json (the options), checkpoints/ (best, last + its epoch), history.csv,
-val_grid.png and, when finished, model.safetensors + model.json for predict/evaluate.
+A run directory holds run.json (the options), checkpoints/ (last + its epoch, and best where the
+method keeps one), history.csv, val_grid.png and, when finished, model.safetensors + model.json
+for predict/evaluate. `run_training` does this for every method; `train_unet` and `train_dcgan`
+only say how to build their Learner and how to fit it.
 """
 
 import json
@@ -11,66 +13,52 @@ from pathlib import Path
 from fastai.torch_core import num_distrib, set_seed
 
 from .callbacks import ContinueFromEpoch, SaveLastCallback, write_json
+from .critics import PairDiscriminator
 from .data import colorization_dls, load_prepared
 from .export import export_generator
-from .learner import CHECKPOINT_DIR, colorization_learner, resolve_precision
-from .metrics import gray_baseline
-from .models import SMALL_ARCH, build_generator
+from .gan import dcgan_learner
+from .learner import CHECKPOINT_DIR, colorization_learner, resolve_precision, run_callbacks
+from .metrics import val_metrics
+from .models import SMALL_ARCH, UNet, build_generator
 
 
 class RunError(RuntimeError):
     """A run directory in a state the requested action cannot use; the message says what to do."""
 
 
-def train_unet(
-    data: Path,
-    out: Path,
-    split: str = "hue",
-    arch: str = SMALL_ARCH,
-    epochs: int = 20,
-    lr: float = 2e-3,
-    bs: int = 64,
-    base: int = 64,
-    pretrained: bool = False,
-    precision: str = "auto",
-    n_train: int | None = None,
-    n_val: int | None = None,
-    seed: int = 0,
-    resume: bool = False,
-    force: bool = False,
-    progress: bool = True,
-    device=None,
-) -> dict:
-    """Train the small U-Net (`arch="unet"`) or a DynamicUnet on ab MSE; -> the exported config."""
-    out = Path(out)
-    options = dict(data=str(data), split=split, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
-                   precision=precision, n_train=n_train, n_val=n_val, seed=seed)
+def open_run(out: Path, options: dict, resume: bool, force: bool):
+    """-> (options, saved state or None, first epoch to train). A new run writes run.json; a
+    resumed one reads its options back from it."""
     state_file = SaveLastCallback.state_path(out / CHECKPOINT_DIR)
-    start_epoch, state = 0, None
     if resume:
         if not state_file.exists():
             raise RunError(f"{out} has no finished epoch to resume from; start it over with --force")
-        options = json.loads((out / "run.json").read_text())
         state = json.loads(state_file.read_text())
-        start_epoch = state["epoch"] + 1
-    elif (out / "run.json").exists() and not force:  # also a run still in its first epoch
+        return json.loads((out / "run.json").read_text()), state, state["epoch"] + 1
+    if (out / "run.json").exists() and not force:  # also a run still in its first epoch
         raise RunError(f"{out} already holds a run; continue it with --resume or start over with --force")
     out.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        for stale in [out / "history.csv", *(out / CHECKPOINT_DIR).glob("*")]:
-            stale.unlink(missing_ok=True)
-        write_json(out / "run.json", options)
+    for stale in [out / "history.csv", *(out / CHECKPOINT_DIR).glob("*")]:
+        stale.unlink(missing_ok=True)
+    write_json(out / "run.json", options)
+    return options, None, 0
 
+
+def run_training(out, options: dict, build, fit, method: str, resume=False, force=False, progress=True, device=None) -> dict:
+    """The run every method shares. `build(dls, options) -> (learn, generator, arch_kwargs)`;
+    `fit(learn, n_epoch, lr, cbs)` trains. Exports the generator (the best checkpoint where the
+    Learner keeps one, else the last epoch) with val metrics and the no-colour floor."""
+    out = Path(out)
+    options, state, start_epoch = open_run(out, options, resume, force)
     set_seed(options["seed"], reproducible=True)
     dls = colorization_dls(options["data"], options["split"], bs=options["bs"], n_train=options["n_train"],
                            n_val=options["n_val"], device=device)
-    img_size = tuple(dls.one_batch()[0].shape[-2:])
-    arch_kwargs = {"base": options["base"]} if options["arch"] == SMALL_ARCH else {}
-    model = build_generator(options["arch"], img_size=img_size, pretrained=options["pretrained"], **arch_kwargs)
-    learn = colorization_learner(dls, model, out, precision=options["precision"])
+    learn, generator, arch_kwargs = build(dls, options)
+    keeps_best = hasattr(learn, "save_model")
     if state is not None:
         learn.load("last", with_opt=True)
-        learn.save_model.best = state["best"]
+        if keeps_best:
+            learn.save_model.best = state["best"]
     if start_epoch < options["epochs"]:
         distributed = nullcontext()
         if num_distrib() > 1:  # started by `accelerate launch`: wrap the model in DDP for the fit
@@ -78,18 +66,61 @@ def train_unet(
 
             distributed = learn.distrib_ctx()
         with distributed, (nullcontext() if progress else learn.no_bar()):
-            learn.fit_one_cycle(options["epochs"] - start_epoch, options["lr"],
-                                cbs=ContinueFromEpoch(start_epoch, options["epochs"]))
-    learn.load("best", with_opt=False)
-    with learn.removed_cbs(learn.history_csv_logger), learn.no_bar():
-        valid_loss, val_psnr = learn.validate()
-    gray = gray_baseline(dls.valid)
+            fit(learn, options["epochs"] - start_epoch, options["lr"], ContinueFromEpoch(start_epoch, options["epochs"]))
+    if keeps_best:
+        learn.load("best", with_opt=False)
+    img_size = tuple(dls.one_batch()[0].shape[-2:])
+    model, floor = val_metrics(dls.valid, generator), val_metrics(dls.valid)
     _, _, meta = load_prepared(options["data"])
     config = export_generator(
-        learn.model, out / "model.safetensors", arch=options["arch"], img_size=img_size, arch_kwargs=arch_kwargs,
-        method="unet", split=options["split"], epochs=options["epochs"], seed=options["seed"],
-        precision=resolve_precision(options["precision"], dls.device), dataset=meta["source"],
-        metrics={"val_ab_mse": float(valid_loss), "val_psnr": float(val_psnr),
-                 "val_ab_mse_gray_output": gray["ab_mse"], "val_psnr_gray_output": gray["psnr"]},
+        generator, out / "model.safetensors", arch=options["arch"], img_size=img_size, arch_kwargs=arch_kwargs,
+        method=method, split=options["split"], epochs=options["epochs"], seed=options["seed"],
+        precision=resolve_precision(options.get("precision", "fp32"), dls.device), dataset=meta["source"],
+        metrics={"val_ab_mse": model["ab_mse"], "val_psnr": model["psnr"],
+                 "val_ab_mse_gray_output": floor["ab_mse"], "val_psnr_gray_output": floor["psnr"]},
     )
     return json.loads(config.with_suffix(".json").read_text())
+
+
+def train_unet(data: Path, out: Path, split: str = "hue", arch: str = SMALL_ARCH, epochs: int = 20, lr: float = 2e-3,
+               bs: int = 64, base: int = 64, pretrained: bool = False, precision: str = "auto", n_train: int | None = None,
+               n_val: int | None = None, seed: int = 0, resume: bool = False, force: bool = False, progress: bool = True,
+               device=None) -> dict:
+    """Train the small U-Net (`arch="unet"`) or a DynamicUnet on ab MSE with one-cycle Adam;
+    -> the exported config. The best epoch by validation loss is exported."""
+    options = dict(data=str(data), split=split, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
+                   precision=precision, n_train=n_train, n_val=n_val, seed=seed)
+
+    def build(dls, options):
+        img_size = tuple(dls.one_batch()[0].shape[-2:])
+        arch_kwargs = {"base": options["base"]} if options["arch"] == SMALL_ARCH else {}
+        model = build_generator(options["arch"], img_size=img_size, pretrained=options["pretrained"], **arch_kwargs)
+        return colorization_learner(dls, model, Path(out), precision=options["precision"]), model, arch_kwargs
+
+    def fit(learn, n_epoch, lr, cbs):
+        learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
+
+    return run_training(out, options, build, fit, "unet", resume, force, progress, device)
+
+
+def train_dcgan(data: Path, out: Path, split: str = "hue", epochs: int = 20, lr: float = 2e-4, bs: int = 64, base: int = 64,
+                l1_weight: float = 100.0, real_label: float = 0.9, d_steps: int = 1, n_train: int | None = None,
+                n_val: int | None = None, seed: int = 0, resume: bool = False, force: bool = False, progress: bool = True,
+                device=None) -> dict:
+    """Train the conditional DCGAN: the small U-Net generator (no noise) against a (gray, colour)
+    discriminator, Adam(lr, beta1 0.5) at a constant rate; -> the exported config of the
+    generator after the last epoch (GAN losses do not rank checkpoints)."""
+    options = dict(data=str(data), split=split, arch=SMALL_ARCH, epochs=epochs, lr=lr, bs=bs, base=base,
+                   l1_weight=l1_weight, real_label=real_label, d_steps=d_steps, n_train=n_train, n_val=n_val, seed=seed)
+
+    def build(dls, options):
+        generator = UNet(base=options["base"])
+        learn = dcgan_learner(dls, generator, PairDiscriminator(base=options["base"]), l1_weight=options["l1_weight"],
+                              real_label=options["real_label"], d_steps=options["d_steps"], path=Path(out),
+                              model_dir=CHECKPOINT_DIR, cbs=run_callbacks(Path(out), best=False))
+        return learn, generator, {"base": options["base"]}
+
+    def fit(learn, n_epoch, lr, cbs):
+        learn.fit(n_epoch, lr, cbs=cbs)
+
+    return run_training(out, options, build, fit, "dcgan", resume, force, progress, device)

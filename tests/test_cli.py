@@ -73,3 +73,10 @@ def test_prepare_then_train_then_refuse_to_overwrite(image_folder, tmp_path):
     assert "val PSNR" in result.output and (tmp_path / "run" / "model.safetensors").exists()
     assert_one_line_error(run(*args), "--resume", "--force")
     assert run(*args, "--force").exit_code == 0
+
+
+def test_train_dcgan_from_the_command_line(prepared, tmp_path):
+    result = run("train", "dcgan", "--data", prepared, "--epochs", "1", "--bs", "8", "--base", "8", "--out", tmp_path / "gan")
+    assert result.exit_code == 0, result.output
+    assert "val PSNR" in result.output and (tmp_path / "gan" / "model.safetensors").exists()
+    assert "--l1-weight" in run("train", "dcgan", "--help").output

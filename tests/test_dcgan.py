@@ -91,3 +91,55 @@ def test_loss_parts_are_logged_per_epoch_beside_val_metrics(learn, tmp_path):
         assert float(row["psnr"]) > 5 and row["time"]
     # validation does not mix into the training means, and validate() reports no parts
     assert learn.validate()[-len(learn.dcgan_loss.PARTS):] == [None] * 5
+
+
+def test_dcgan_run_writes_history_checkpoints_and_a_loadable_generator(prepared, tmp_path):
+    import csv
+
+    from nogancolor.export import load_generator
+    from nogancolor.training import train_dcgan
+
+    run = tmp_path / "run"
+    config = train_dcgan(prepared, run, epochs=2, bs=8, base=8, progress=False)
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["0", "1"] and "d_accuracy" in rows[0]
+    assert {"last.pth", "last.json"} <= {p.name for p in (run / "checkpoints").iterdir()}
+    assert (run / "val_grid.png").exists()
+    assert config["method"] == "dcgan" and config["metrics"]["val_psnr"] > 5
+    generator, loaded = load_generator(run / "model.safetensors")
+    assert loaded["method"] == "dcgan" and generator(torch.randn(2, 1, 32, 32)).shape == (2, 2, 32, 32)
+
+
+def test_dcgan_run_resumes_after_an_interrupt(prepared, tmp_path, monkeypatch):
+    import nogancolor.training as training
+
+    class Interrupt(Callback):
+        order = 99
+
+        def after_epoch(self):
+            if self.epoch == 0:
+                raise KeyboardInterrupt
+
+    original = training.dcgan_learner
+    monkeypatch.setattr(training, "dcgan_learner", lambda *a, **k: original(*a, **k).add_cb(Interrupt()))
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        training.train_dcgan(prepared, run, epochs=2, bs=8, base=8, progress=False)
+    monkeypatch.setattr(training, "dcgan_learner", original)
+    training.train_dcgan(prepared, run, resume=True, progress=False)
+    with open(run / "history.csv") as f:
+        assert [line.split(",")[0] for line in f.read().splitlines()] == ["epoch", "0", "1"]
+
+
+def test_logged_validation_psnr_is_the_generator_in_eval_mode(learn):
+    from nogancolor.metrics import val_metrics
+
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 2e-4)
+    running_mean = [m.running_mean.clone() for m in learn.model.generator.modules() if hasattr(m, "running_mean")]
+    logged = learn.recorder.values[-1][learn.recorder.metric_names[1:].index("psnr")]
+    assert logged == pytest.approx(val_metrics(learn.dls.valid, learn.model.generator)["psnr"], abs=1e-3)
+    learn.validate()
+    after = [m.running_mean for m in learn.model.generator.modules() if hasattr(m, "running_mean")]
+    assert all(torch.equal(a, b) for a, b in zip(running_mean, after))  # validation does not train batch norm

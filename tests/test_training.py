@@ -189,14 +189,14 @@ def test_dynamic_unet_survives_the_safetensors_round_trip(tmp_path):
     assert torch.allclose(loaded(x), model(x), atol=1e-6)
 
 
-def test_gray_baseline_matches_a_hand_computed_case():
+def test_no_colour_floor_matches_a_hand_computed_case():
     from nogancolor.color import lab_to_model, rgb_to_lab
-    from nogancolor.metrics import gray_baseline
+    from nogancolor.metrics import val_metrics
 
     rgb = torch.zeros(1, 3, 2, 2)
     rgb[0, 0] = 1.0  # pure red: L = 53.24, a = 80.09, b = 67.20
     l_norm, ab_norm = lab_to_model(rgb_to_lab(rgb))
-    result = gray_baseline([(l_norm, ab_norm)])
+    result = val_metrics([(l_norm, ab_norm)])
     assert result["ab_mse"] == pytest.approx(((80.09 / 110) ** 2 + (67.20 / 110) ** 2) / 2, rel=1e-3)
     gray = torch.tensor(0.2126 * 1.0) ** (1 / 2.4) * 1.055 - 0.055  # sRGB of red's luminance
     expected_mse = ((1 - gray) ** 2 + 2 * gray**2) / 3

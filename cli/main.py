@@ -36,6 +36,17 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
+# Options every `train` command shares.
+DataOpt = Annotated[Path, typer.Option(help="Prepared dataset (see `nogancolor data prepare`).")]
+SplitOpt = Annotated[Split, typer.Option(help="Validation split: hue-stratified or random.")]
+BatchOpt = Annotated[int, typer.Option(min=2, help="Batch size.")]
+NTrainOpt = Annotated[Optional[int], typer.Option(help="Use only this many training images (quick runs).")]
+NValOpt = Annotated[Optional[int], typer.Option(help="Use only this many validation images.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for weights and batch order.")]
+ResumeOpt = Annotated[bool, typer.Option(help="Continue the run in --out from its last finished epoch.")]
+ForceOpt = Annotated[bool, typer.Option(help="Start over, replacing a run already in --out.")]
+
+
 def fail(message: str, code: int = 1):
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
@@ -91,22 +102,22 @@ def data_prepare(
 @train_app.command("unet")
 @user_errors
 def train_unet(
-    data: Annotated[Path, typer.Option(help="Prepared dataset (see `nogancolor data prepare`).")] = Path("data/cifar10"),
-    split: Annotated[Split, typer.Option(help="Validation split: hue-stratified or random.")] = Split.hue,
+    data: DataOpt = Path("data/cifar10"),
+    split: SplitOpt = Split.hue,
     arch: Annotated[str, typer.Option(help="'unet' for the small U-Net of the method description, or a torchvision/"
                                             "timm encoder name (resnet18, resnet34, ...) for fastai's DynamicUnet.")] = "unet",
     epochs: Annotated[int, typer.Option(min=1, help="Epochs of the one-cycle schedule.")] = 20,
     lr: Annotated[float, typer.Option(help="Peak learning rate (find one with learn.lr_find()).")] = 2e-3,
-    bs: Annotated[int, typer.Option(min=2, help="Batch size.")] = 64,
+    bs: BatchOpt = 64,
     base: Annotated[int, typer.Option(min=1, help="Small U-Net: channels of the first layer.")] = 64,
     pretrained: Annotated[bool, typer.Option(help="DynamicUnet: start from ImageNet weights (needs internet).")] = False,
     precision: Annotated[Precision, typer.Option(help="auto = bf16 on GPUs that support it, fp32 on CPU (faster there).")] = Precision.auto,
-    n_train: Annotated[Optional[int], typer.Option(help="Use only this many training images (quick runs).")] = None,
-    n_val: Annotated[Optional[int], typer.Option(help="Use only this many validation images.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for weights and batch order.")] = 0,
+    n_train: NTrainOpt = None,
+    n_val: NValOpt = None,
+    seed: SeedOpt = 0,
     out: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/unet-<split> or runs/unet-<arch>-<split>].")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last finished epoch.")] = False,
-    force: Annotated[bool, typer.Option(help="Start over, replacing a run already in --out.")] = False,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
 ):
     """Train a U-Net on pixel MSE of ab (Adam, one-cycle) and export it as safetensors + JSON."""
     from nogancolor.training import train_unet as run
@@ -121,21 +132,21 @@ def train_unet(
 @train_app.command("dcgan")
 @user_errors
 def train_dcgan(
-    data: Annotated[Path, typer.Option(help="Prepared dataset (see `nogancolor data prepare`).")] = Path("data/cifar10"),
-    split: Annotated[Split, typer.Option(help="Validation split: hue-stratified or random.")] = Split.hue,
+    data: DataOpt = Path("data/cifar10"),
+    split: SplitOpt = Split.hue,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs at a constant learning rate.")] = 20,
     lr: Annotated[float, typer.Option(help="Adam learning rate of both networks (beta1 0.5).")] = 2e-4,
-    bs: Annotated[int, typer.Option(min=2, help="Batch size.")] = 64,
+    bs: BatchOpt = 64,
     base: Annotated[int, typer.Option(min=1, help="Channels of the first layer of the U-Net and the discriminator.")] = 64,
     l1_weight: Annotated[float, typer.Option(help="lambda: weight of the L1 term in the generator's loss.")] = 100.0,
     real_label: Annotated[float, typer.Option(help="Target for real pairs (one-sided label smoothing; 1 = none).")] = 0.9,
     d_steps: Annotated[int, typer.Option(min=1, help="Discriminator steps per generator step.")] = 1,
-    n_train: Annotated[Optional[int], typer.Option(help="Use only this many training images (quick runs).")] = None,
-    n_val: Annotated[Optional[int], typer.Option(help="Use only this many validation images.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for weights and batch order.")] = 0,
+    n_train: NTrainOpt = None,
+    n_val: NValOpt = None,
+    seed: SeedOpt = 0,
     out: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/dcgan-<split>].")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last finished epoch.")] = False,
-    force: Annotated[bool, typer.Option(help="Start over, replacing a run already in --out.")] = False,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
 ):
     """Train the conditional DCGAN baseline: U-Net generator vs a (gray, colour) discriminator,
     adversarial loss + lambda * L1, on fastai's GANLearner. Logs G and D losses per epoch."""

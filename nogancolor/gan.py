@@ -42,17 +42,6 @@ class FeedGrayToCritic(Callback):
         self.model.critic.gray = self.xb[0] if self.model.gen_mode else self.yb[0]
 
 
-class ValidateInEvalMode(Callback):
-    """fastai's GANTrainer leaves the generator in train mode during validation, so batch norm
-    used batch statistics and updated its running statistics on validation data; validate the
-    generator as it will be used (GANTrainer puts it back in train mode for the next epoch)."""
-
-    order = GANTrainer.order + 1
-
-    def before_validate(self):
-        self.model.generator.eval()
-
-
 class DCGANLoss:
     """The DCGAN's two cost functions for fastai's GANLoss. Each call keeps its parts in `parts`
     and, while `recording`, adds them to running sums for per-epoch training means."""
@@ -119,11 +108,17 @@ class LogGANParts(Callback):
 def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, l1_weight: float = 100.0,
                   real_label: float = 0.9, d_steps: int = 1, beta1: float = 0.5, cbs=(), **kwargs) -> GANLearner:
     """GANLearner with Adam(beta1=0.5), `d_steps` discriminator steps per generator step, and
-    RGB PSNR of the generator's output on validation."""
+    RGB PSNR of the generator's output on validation.
+
+    Both networks stay in train mode while training (`switch_eval=False`), as in DCGAN and
+    pix2pix. fastai's default puts the network being judged in eval mode: the discriminator
+    then scores fakes with batch-norm running statistics during generator steps, which weakened
+    the adversarial term to the point of an L1 regressor; it also validated the generator in
+    train mode. Validation runs in eval mode either way (fastai's TrainEvalCallback)."""
     losses = DCGANLoss(l1_weight, real_label)
     adam = partial(OptimWrapper, opt=partial(torch.optim.Adam, betas=(beta1, 0.999)))
     learn = GANLearner(dls, generator, ConditionedCritic(discriminator), losses.generator, losses.critic,
-                       switcher=FixedGANSwitcher(n_crit=d_steps, n_gen=1), opt_func=adam, metrics=[RGBPSNR()],
-                       cbs=[FeedGrayToCritic(), ValidateInEvalMode(), LogGANParts(losses), *cbs], **kwargs)
+                       switcher=FixedGANSwitcher(n_crit=d_steps, n_gen=1), switch_eval=False, opt_func=adam, metrics=[RGBPSNR()],
+                       cbs=[FeedGrayToCritic(), LogGANParts(losses), *cbs], **kwargs)
     learn.dcgan_loss = losses
     return learn

@@ -143,3 +143,18 @@ def test_logged_validation_psnr_is_the_generator_in_eval_mode(learn):
     learn.validate()
     after = [m.running_mean for m in learn.model.generator.modules() if hasattr(m, "running_mean")]
     assert all(torch.equal(a, b) for a, b in zip(running_mean, after))  # validation does not train batch norm
+
+
+def test_the_discriminator_stays_in_train_mode_while_judging_fakes(learn):
+    modes = []
+
+    class Spy(Callback):
+        order = 99
+
+        def after_loss(self):
+            if self.training and self.learn.model.gen_mode:
+                modes.append(self.learn.model.critic.training)
+
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 2e-4, cbs=Spy())
+    assert modes and all(modes)  # batch-norm statistics of the judged batch, as in pix2pix

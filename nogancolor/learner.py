@@ -33,12 +33,15 @@ def resolve_precision(precision: str, device) -> str:
     return "bf16" if is_cuda and torch.cuda.is_bf16_supported() else "fp32"
 
 
-def run_callbacks(path: Path, best: bool = True, grid: bool = True) -> list:
-    """The callbacks of a training run in `path`, for any method's Learner: `last` checkpoint
-    (for --resume), CSV history, val_grid.png, and with `best` the best checkpoint by val loss."""
-    cbs = [SaveLastCallback(), HistoryCSVLogger(fname="history.csv", append=True)]
-    if best:
-        cbs.insert(0, SaveModelCallback(monitor="valid_loss", fname="best", reset_on_fit=False))
+def run_callbacks(path: Path, best: bool = True, log: bool = True, grid: bool = True) -> list:
+    """The callbacks of a training run in `path`, for any method's Learner. With `log`: `last`
+    checkpoint (for --resume), CSV history, and with `best` the best checkpoint by val loss;
+    with `grid`: val_grid.png."""
+    cbs = []
+    if log and best:
+        cbs.append(SaveModelCallback(monitor="valid_loss", fname="best", reset_on_fit=False))
+    if log:
+        cbs += [SaveLastCallback(), HistoryCSVLogger(fname="history.csv", append=True)]
     if grid:
         cbs.append(ValGridCallback(Path(path) / "val_grid.png"))
     return cbs
@@ -47,9 +50,8 @@ def run_callbacks(path: Path, best: bool = True, grid: bool = True) -> list:
 def colorization_learner(dls, model, path: Path = Path("."), precision: str = "auto", log: bool = True, grid: bool = True) -> Learner:
     """Learner with MSE on scaled ab, Adam and val PSNR. With `log`, it also keeps `best` and
     `last` checkpoints under path/checkpoints and a CSV history; with `grid`, a val_grid.png."""
-    cbs = run_callbacks(path, grid=grid) if log else ([ValGridCallback(Path(path) / "val_grid.png")] if grid else [])
     learn = Learner(dls, model, loss_func=MSELossFlat(), opt_func=adam, metrics=[RGBPSNR()],
-                    path=Path(path), model_dir=CHECKPOINT_DIR, cbs=cbs)
+                    path=Path(path), model_dir=CHECKPOINT_DIR, cbs=run_callbacks(path, log=log, grid=grid))
     precision = resolve_precision(precision, getattr(dls, "device", None))
     if precision != "fp32":
         learn.add_cb(AutocastMixedPrecision(amp_mode=precision))

@@ -14,7 +14,7 @@ from fastai.torch_core import num_distrib, set_seed
 
 from .callbacks import ContinueFromEpoch, SaveLastCallback, write_json
 from .critics import PairDiscriminator
-from .data import colorization_dls, load_prepared
+from .data import colorization_dls, read_meta
 from .export import export_generator
 from .gan import dcgan_learner
 from .learner import CHECKPOINT_DIR, colorization_learner, resolve_precision, run_callbacks
@@ -45,7 +45,7 @@ def open_run(out: Path, options: dict, resume: bool, force: bool):
 
 
 def run_training(out, options: dict, build, fit, method: str, resume=False, force=False, progress=True, device=None) -> dict:
-    """The run every method shares. `build(dls, options) -> (learn, generator, arch_kwargs)`;
+    """The run every method shares. `build(dls, options, img_size) -> (learn, generator, arch_kwargs)`;
     `fit(learn, n_epoch, lr, cbs)` trains. Exports the generator (the best checkpoint where the
     Learner keeps one, else the last epoch) with val metrics and the no-colour floor."""
     out = Path(out)
@@ -53,7 +53,8 @@ def run_training(out, options: dict, build, fit, method: str, resume=False, forc
     set_seed(options["seed"], reproducible=True)
     dls = colorization_dls(options["data"], options["split"], bs=options["bs"], n_train=options["n_train"],
                            n_val=options["n_val"], device=device)
-    learn, generator, arch_kwargs = build(dls, options)
+    img_size = tuple(dls.one_batch()[0].shape[-2:])
+    learn, generator, arch_kwargs = build(dls, options, img_size)
     keeps_best = hasattr(learn, "save_model")
     if state is not None:
         learn.load("last", with_opt=True)
@@ -69,13 +70,11 @@ def run_training(out, options: dict, build, fit, method: str, resume=False, forc
             fit(learn, options["epochs"] - start_epoch, options["lr"], ContinueFromEpoch(start_epoch, options["epochs"]))
     if keeps_best:
         learn.load("best", with_opt=False)
-    img_size = tuple(dls.one_batch()[0].shape[-2:])
     model, floor = val_metrics(dls.valid, generator), val_metrics(dls.valid)
-    _, _, meta = load_prepared(options["data"])
     config = export_generator(
         generator, out / "model.safetensors", arch=options["arch"], img_size=img_size, arch_kwargs=arch_kwargs,
         method=method, split=options["split"], epochs=options["epochs"], seed=options["seed"],
-        precision=resolve_precision(options.get("precision", "fp32"), dls.device), dataset=meta["source"],
+        precision=resolve_precision(options.get("precision", "fp32"), dls.device), dataset=read_meta(options["data"])["source"],
         metrics={"val_ab_mse": model["ab_mse"], "val_psnr": model["psnr"],
                  "val_ab_mse_gray_output": floor["ab_mse"], "val_psnr_gray_output": floor["psnr"]},
     )
@@ -91,8 +90,7 @@ def train_unet(data: Path, out: Path, split: str = "hue", arch: str = SMALL_ARCH
     options = dict(data=str(data), split=split, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
                    precision=precision, n_train=n_train, n_val=n_val, seed=seed)
 
-    def build(dls, options):
-        img_size = tuple(dls.one_batch()[0].shape[-2:])
+    def build(dls, options, img_size):
         arch_kwargs = {"base": options["base"]} if options["arch"] == SMALL_ARCH else {}
         model = build_generator(options["arch"], img_size=img_size, pretrained=options["pretrained"], **arch_kwargs)
         return colorization_learner(dls, model, Path(out), precision=options["precision"]), model, arch_kwargs
@@ -113,7 +111,7 @@ def train_dcgan(data: Path, out: Path, split: str = "hue", epochs: int = 20, lr:
     options = dict(data=str(data), split=split, arch=SMALL_ARCH, epochs=epochs, lr=lr, bs=bs, base=base,
                    l1_weight=l1_weight, real_label=real_label, d_steps=d_steps, n_train=n_train, n_val=n_val, seed=seed)
 
-    def build(dls, options):
+    def build(dls, options, img_size):
         generator = UNet(base=options["base"])
         learn = dcgan_learner(dls, generator, PairDiscriminator(base=options["base"]), l1_weight=options["l1_weight"],
                               real_label=options["real_label"], d_steps=options["d_steps"], path=Path(out),

@@ -5,11 +5,11 @@ from .download import download_cifar
 from .errors import DatasetError
 from .folder import load_image_folder
 from .gray import DEFAULT_GRAY_TOL, is_gray
-from .prepare import DEFAULT_DATA_DIR, load_prepared, prepare_dataset
+from .prepare import DEFAULT_DATA_DIR, load_prepared, prepare_dataset, read_meta
 from .splits import SPLIT_KINDS, load_split, mean_hue, save_split, split_indices
 
 __all__ = [
     "DEFAULT_DATA_DIR", "DEFAULT_GRAY_TOL", "SPLIT_KINDS", "DatasetError", "RGBToLAB", "colorization_dls",
     "download_cifar", "is_gray", "load_image_folder", "load_prepared", "load_split", "mean_hue",
-    "prepare_dataset", "save_split", "split_indices", "subsample",
+    "prepare_dataset", "read_meta", "save_split", "split_indices", "subsample",
 ]

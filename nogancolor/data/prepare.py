@@ -28,9 +28,10 @@ def _save_npy(path: Path, array) -> None:
     tmp.replace(path)
 
 
-def _read_meta(out: Path) -> dict:
+def read_meta(out: Path) -> dict:
+    """A prepared dataset's meta.json (source, counts, splits), or {} when it is not prepared."""
     try:
-        return json.loads((out / "meta.json").read_text())
+        return json.loads((Path(out) / "meta.json").read_text())
     except (OSError, ValueError):
         return {}
 
@@ -57,7 +58,7 @@ def prepare_dataset(
     else:
         root = find_dataset_root(source)
     out.mkdir(parents=True, exist_ok=True)
-    old = _read_meta(out)
+    old = read_meta(out)
     meta = {"source": str(Path(root).resolve()), "size": size, "gray_tol": gray_tol, "subsets": {}}
     for subset in SUBSETS:
         files, classes = list_images(root / subset)
@@ -105,7 +106,7 @@ def _split_options(path: Path) -> dict | None:
 def load_prepared(path: Path, subset: str = "train"):
     """-> (images uint8 (N,3,S,S), labels (N,), meta) of a prepared dataset directory."""
     path = Path(path)
-    meta = _read_meta(path)
+    meta = read_meta(path)
     if not meta:
         hint = f" --path {path}" if (path / "train").is_dir() else ""
         raise DatasetError(f"{path} is not a prepared dataset; run `nogancolor data prepare{hint} --out {path}` first")

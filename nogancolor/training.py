@@ -27,8 +27,8 @@ class RunError(RuntimeError):
 
 
 def open_run(out: Path, options: dict, resume: bool, force: bool):
-    """-> (options, saved state or None, first epoch to train). A new run writes run.json; a
-    resumed one reads its options back from it."""
+    """-> (options, saved state or None, first epoch to train), writing nothing: a resumed run
+    reads its options back from run.json; a new one may not overwrite a run without `force`."""
     state_file = SaveLastCallback.state_path(out / CHECKPOINT_DIR)
     if resume:
         if not state_file.exists():
@@ -37,11 +37,16 @@ def open_run(out: Path, options: dict, resume: bool, force: bool):
         return json.loads((out / "run.json").read_text()), state, state["epoch"] + 1
     if (out / "run.json").exists() and not force:  # also a run still in its first epoch
         raise RunError(f"{out} already holds a run; continue it with --resume or start over with --force")
+    return options, None, 0
+
+
+def start_run(out: Path, options: dict) -> None:
+    """Clear what a replaced run left and write run.json, which marks the directory as a run.
+    Called once data and model are built, so a start that fails leaves no run behind."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in [out / "history.csv", *(out / CHECKPOINT_DIR).glob("*")]:
         stale.unlink(missing_ok=True)
     write_json(out / "run.json", options)
-    return options, None, 0
 
 
 def run_training(out, options: dict, build, fit, method: str, resume=False, force=False, progress=True, device=None) -> dict:
@@ -56,7 +61,9 @@ def run_training(out, options: dict, build, fit, method: str, resume=False, forc
     img_size = tuple(dls.one_batch()[0].shape[-2:])
     learn, generator, arch_kwargs = build(dls, options, img_size)
     keeps_best = hasattr(learn, "save_model")
-    if state is not None:
+    if state is None:
+        start_run(out, options)
+    else:
         learn.load("last", with_opt=True)
         if keeps_best:
             learn.save_model.best = state["best"]

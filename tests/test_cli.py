@@ -50,10 +50,13 @@ def test_truncated_archive(tmp_path):
 
 def test_training_on_unprepared_data_says_what_to_do(tmp_path):
     assert_one_line_error(run("train", "unet", "--data", tmp_path), "nogancolor data prepare")
+    assert not (tmp_path / "runs" / "unet-hue" / "run.json").exists()  # a failed start leaves no run behind
 
 
 def test_unknown_encoder(prepared, tmp_path):
-    assert_one_line_error(run("train", "unet", "--data", prepared, "--arch", "nonet", "--bs", 8, "--out", tmp_path / "r"), "unknown encoder")
+    args = ("train", "unet", "--data", prepared, "--bs", 8, "--epochs", 1, "--base", 8, "--out", tmp_path / "r")
+    assert_one_line_error(run(*args, "--arch", "nonet"), "unknown encoder")
+    assert run(*args).exit_code == 0  # the failed start did not claim the directory
 
 
 def test_batch_larger_than_the_dataset(prepared, tmp_path):

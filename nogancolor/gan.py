@@ -106,7 +106,8 @@ class LogGANParts(Callback):
 
 
 def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, l1_weight: float = 100.0,
-                  real_label: float = 0.9, d_steps: int = 1, beta1: float = 0.5, cbs=(), **kwargs) -> GANLearner:
+                  real_label: float = 0.9, d_steps: int = 1, beta1: float = 0.5, switch_eval: bool = False, cbs=(),
+                  **kwargs) -> GANLearner:
     """GANLearner with Adam(beta1=0.5), `d_steps` discriminator steps per generator step, and
     RGB PSNR of the generator's output on validation.
 
@@ -114,11 +115,12 @@ def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, l1_weight
     pix2pix. fastai's default puts the network being judged in eval mode: the discriminator
     then scores fakes with batch-norm running statistics during generator steps, which weakened
     the adversarial term to the point of an L1 regressor; it also validated the generator in
-    train mode. Validation runs in eval mode either way (fastai's TrainEvalCallback)."""
+    train mode. Validation runs in eval mode either way (fastai's TrainEvalCallback).
+    `benchmarks/gan_critic_mode.py` measures both settings."""
     losses = DCGANLoss(l1_weight, real_label)
     adam = partial(OptimWrapper, opt=partial(torch.optim.Adam, betas=(beta1, 0.999)))
     learn = GANLearner(dls, generator, ConditionedCritic(discriminator), losses.generator, losses.critic,
-                       switcher=FixedGANSwitcher(n_crit=d_steps, n_gen=1), switch_eval=False, opt_func=adam, metrics=[RGBPSNR()],
+                       switcher=FixedGANSwitcher(n_crit=d_steps, n_gen=1), switch_eval=switch_eval, opt_func=adam, metrics=[RGBPSNR()],
                        cbs=[FeedGrayToCritic(), LogGANParts(losses), *cbs], **kwargs)
     learn.dcgan_loss = losses
     return learn

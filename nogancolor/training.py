@@ -2,8 +2,8 @@
 
 A run directory holds run.json (the options), checkpoints/ (last + its epoch, and best where the
 method keeps one), history.csv, val_grid.png and, when finished, model.safetensors + model.json
-for predict/evaluate. `run_training` does this for every method; `train_unet` and `train_dcgan`
-only say how to build their Learner and how to fit it.
+for predict/evaluate. `run_training` does this for every model; each `train_*` only says how to
+build its Learner, how to fit it and what to export.
 """
 
 import json
@@ -49,17 +49,52 @@ def start_run(out: Path, options: dict) -> None:
     write_json(out / "run.json", options)
 
 
-def run_training(out, options: dict, build, fit, method: str, resume=False, force=False, progress=True, device=None) -> dict:
-    """The run every method shares. `build(dls, options, img_size) -> (learn, generator, arch_kwargs)`;
-    `fit(learn, n_epoch, lr, cbs)` trains. Exports the generator (the best checkpoint where the
-    Learner keeps one, else the last epoch) with val metrics and the no-colour floor."""
+def colorization_loaders(options: dict, device=None):
+    """The (L, ab) DataLoaders a colorization run's options ask for."""
+    return colorization_dls(options["data"], options["split"], bs=options["bs"], n_train=options["n_train"],
+                            n_val=options["n_val"], device=device)
+
+
+def image_size(dls) -> tuple[int, int]:
+    return tuple(dls.one_batch()[0].shape[-2:])
+
+
+def generator_kwargs(options: dict) -> dict:
+    """The constructor arguments a run's generator is rebuilt with."""
+    return {"base": options["base"]} if options["arch"] == SMALL_ARCH else {}
+
+
+def export_run_generator(method: str, extra=None):
+    """-> a `finish` for run_training that exports the generator (a GAN's, or the model itself)
+    with val metrics beside the no-colour floor; `extra(learn)` adds entries to the config."""
+
+    def finish(learn, dls, options):
+        generator = getattr(learn.model, "generator", learn.model)
+        model, floor = val_metrics(dls.valid, generator), val_metrics(dls.valid)
+        config = export_generator(
+            generator, learn.path / "model.safetensors", arch=options["arch"], img_size=image_size(dls),
+            arch_kwargs=generator_kwargs(options), method=method, split=options["split"], epochs=options["epochs"],
+            seed=options["seed"], precision=resolve_precision(options.get("precision", "fp32"), dls.device),
+            dataset=read_meta(options["data"])["source"], **(extra(learn) if extra else {}),
+            metrics={"val_ab_mse": model["ab_mse"], "val_psnr": model["psnr"],
+                     "val_ab_mse_gray_output": floor["ab_mse"], "val_psnr_gray_output": floor["psnr"]},
+        )
+        return json.loads(config.with_suffix(".json").read_text())
+
+    return finish
+
+
+def run_training(out, options: dict, build, fit, finish, make_dls=colorization_loaders, resume=False, force=False,
+                 progress=True, device=None) -> dict:
+    """The run every model shares. `make_dls(options, device)` -> DataLoaders;
+    `build(dls, options)` -> Learner with its path at `out`; `fit(learn, n_epoch, lr, cbs)` trains;
+    `finish(learn, dls, options)` exports and returns the exported config. The best checkpoint
+    is loaded before `finish` where the Learner keeps one, else the last epoch is exported."""
     out = Path(out)
     options, state, start_epoch = open_run(out, options, resume, force)
     set_seed(options["seed"], reproducible=True)
-    dls = colorization_dls(options["data"], options["split"], bs=options["bs"], n_train=options["n_train"],
-                           n_val=options["n_val"], device=device)
-    img_size = tuple(dls.one_batch()[0].shape[-2:])
-    learn, generator, arch_kwargs = build(dls, options, img_size)
+    dls = make_dls(options, device)
+    learn = build(dls, options)
     keeps_best = hasattr(learn, "save_model")
     if state is None:
         start_run(out, options)
@@ -77,15 +112,7 @@ def run_training(out, options: dict, build, fit, method: str, resume=False, forc
             fit(learn, options["epochs"] - start_epoch, options["lr"], ContinueFromEpoch(start_epoch, options["epochs"]))
     if keeps_best:
         learn.load("best", with_opt=False)
-    model, floor = val_metrics(dls.valid, generator), val_metrics(dls.valid)
-    config = export_generator(
-        generator, out / "model.safetensors", arch=options["arch"], img_size=img_size, arch_kwargs=arch_kwargs,
-        method=method, split=options["split"], epochs=options["epochs"], seed=options["seed"],
-        precision=resolve_precision(options.get("precision", "fp32"), dls.device), dataset=read_meta(options["data"])["source"],
-        metrics={"val_ab_mse": model["ab_mse"], "val_psnr": model["psnr"],
-                 "val_ab_mse_gray_output": floor["ab_mse"], "val_psnr_gray_output": floor["psnr"]},
-    )
-    return json.loads(config.with_suffix(".json").read_text())
+    return finish(learn, dls, options)
 
 
 def train_unet(data: Path, out: Path, split: str = "hue", arch: str = SMALL_ARCH, epochs: int = 20, lr: float = 2e-3,
@@ -97,15 +124,16 @@ def train_unet(data: Path, out: Path, split: str = "hue", arch: str = SMALL_ARCH
     options = dict(data=str(data), split=split, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
                    precision=precision, n_train=n_train, n_val=n_val, seed=seed)
 
-    def build(dls, options, img_size):
-        arch_kwargs = {"base": options["base"]} if options["arch"] == SMALL_ARCH else {}
-        model = build_generator(options["arch"], img_size=img_size, pretrained=options["pretrained"], **arch_kwargs)
-        return colorization_learner(dls, model, Path(out), precision=options["precision"]), model, arch_kwargs
+    def build(dls, options):
+        model = build_generator(options["arch"], img_size=image_size(dls), pretrained=options["pretrained"],
+                                **generator_kwargs(options))
+        return colorization_learner(dls, model, Path(out), precision=options["precision"])
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
 
-    return run_training(out, options, build, fit, "unet", resume, force, progress, device)
+    return run_training(out, options, build, fit, export_run_generator("unet"), resume=resume, force=force,
+                        progress=progress, device=device)
 
 
 def train_dcgan(data: Path, out: Path, split: str = "hue", epochs: int = 20, lr: float = 2e-4, bs: int = 64, base: int = 64,
@@ -118,14 +146,13 @@ def train_dcgan(data: Path, out: Path, split: str = "hue", epochs: int = 20, lr:
     options = dict(data=str(data), split=split, arch=SMALL_ARCH, epochs=epochs, lr=lr, bs=bs, base=base,
                    l1_weight=l1_weight, real_label=real_label, d_steps=d_steps, n_train=n_train, n_val=n_val, seed=seed)
 
-    def build(dls, options, img_size):
-        generator = UNet(base=options["base"])
-        learn = dcgan_learner(dls, generator, PairDiscriminator(base=options["base"]), l1_weight=options["l1_weight"],
-                              real_label=options["real_label"], d_steps=options["d_steps"], path=Path(out),
-                              model_dir=CHECKPOINT_DIR, cbs=run_callbacks(Path(out), best=False))
-        return learn, generator, {"base": options["base"]}
+    def build(dls, options):
+        return dcgan_learner(dls, UNet(base=options["base"]), PairDiscriminator(base=options["base"]),
+                             l1_weight=options["l1_weight"], real_label=options["real_label"], d_steps=options["d_steps"],
+                             path=Path(out), model_dir=CHECKPOINT_DIR, cbs=run_callbacks(Path(out), best=False))
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit(n_epoch, lr, cbs=cbs)
 
-    return run_training(out, options, build, fit, "dcgan", resume, force, progress, device)
+    return run_training(out, options, build, fit, export_run_generator("dcgan"), resume=resume, force=force,
+                        progress=progress, device=device)

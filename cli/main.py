@@ -158,9 +158,91 @@ def train_dcgan(
     report(config, out)
 
 
-def report(config: dict, out: Path):
+@train_app.command("classifier")
+@user_errors
+def train_classifier(
+    data: DataOpt = Path("data/cifar10"),
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs of the one-cycle schedule.")] = 8,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
+    bs: BatchOpt = 128,
+    base: Annotated[int, typer.Option(min=1, help="Channels of the first block (doubling per block).")] = 32,
+    n_train: NTrainOpt = None,
+    seed: SeedOpt = 0,
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/classifier"),
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+):
+    """Train the small CIFAR-10 classifier NoGAN's default feature loss uses (RGB, train images
+    outside both validation splits) and report its accuracy on the official test set."""
+    from nogancolor.classify import train_classifier as run
+
+    config = run(data, out, epochs=epochs, lr=lr, bs=bs, base=base, n_train=n_train, seed=seed, resume=resume, force=force)
+    typer.echo(f"exported: test accuracy {config['test_accuracy']:.4f} on {config['n_test']} test images "
+               f"(trained on {config['n_train']}) -> {out / 'model.safetensors'}")
+
+
+class FeatureNet(str, Enum):
+    cifar = "cifar"
+    vgg16_bn = "vgg16_bn"
+
+
+@train_app.command("nogan")
+@user_errors
+def train_nogan(
+    data: DataOpt = Path("data/cifar10"),
+    split: SplitOpt = Split.hue,
+    stage: Annotated[Optional[int], typer.Option(min=1, max=3, help="Run only this stage (1 generator, 2 critic, "
+                                                                      "3 joint GAN); earlier ones must be done.")] = None,
+    gen_epochs: Annotated[int, typer.Option(min=1, help="Stage 1: epochs of generator pretraining (one-cycle).")] = 3,
+    gen_lr: Annotated[float, typer.Option(help="Stage 1: peak learning rate.")] = 2e-3,
+    critic_epochs: Annotated[int, typer.Option(min=1, help="Stage 2: epochs of critic pretraining (one-cycle).")] = 1,
+    critic_lr: Annotated[float, typer.Option(help="Stage 2: peak learning rate.")] = 1e-3,
+    gan_epochs: Annotated[float, typer.Option(min=0.001, help="Stage 3: length of the joint phase in passes over "
+                                                              "the training set (a fraction is fine).")] = 0.5,
+    gan_lr: Annotated[float, typer.Option(help="Stage 3: Adam learning rate of both networks (betas 0, 0.9).")] = 1e-4,
+    val_every: Annotated[int, typer.Option(min=1, help="Stage 3: validate, log and keep the best checkpoint "
+                                                       "every this many batches.")] = 100,
+    feature_net: Annotated[FeatureNet, typer.Option(help="Feature loss network: cifar (the project's classifier, "
+                                                         "see `train classifier`) or vgg16_bn (ImageNet weights, needs internet once).")] = FeatureNet.cifar,
+    classifier: Annotated[Optional[Path], typer.Option(help="--feature-net cifar: the classifier's model.safetensors "
+                                                            "[default: runs/classifier/model.safetensors].")] = None,
+    feature_weight: Annotated[float, typer.Option(help="Stage 3: weight of the feature loss (DeOldify: 1.5).")] = 1.5,
+    adv_weight: Annotated[float, typer.Option(help="Stage 3: weight of the adversarial loss (DeOldify: 1).")] = 1.0,
+    critic_thresh: Annotated[float, typer.Option(help="Stage 3: the critic trains until its mean BCE falls under "
+                                                      "this, then the generator steps (DeOldify: 0.65).")] = 0.65,
+    bs: BatchOpt = 64,
+    base: Annotated[int, typer.Option(min=1, help="Channels of the first layer of the small U-Net.")] = 64,
+    critic_nf: Annotated[int, typer.Option(min=1, help="Channels of the critic's first layer.")] = 64,
+    precision: Annotated[Precision, typer.Option(help="Stage 1: auto = bf16 on GPUs, fp32 on CPU.")] = Precision.auto,
+    n_train: NTrainOpt = None,
+    n_val: NValOpt = None,
+    seed: SeedOpt = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/nogan-<split>].")] = None,
+    force: Annotated[bool, typer.Option(help="Redo stages that are done (all, or --stage).")] = False,
+):
+    """Train NoGAN (DeOldify's schedule): 1) the U-Net on a feature loss, 2) a critic as a binary
+    classifier of real vs generated colours, 3) a short joint GAN phase. Done stages are skipped
+    and an interrupted one resumes; the final generator is <out>/model.safetensors."""
+    from nogancolor.nogan import train_nogan as run
+
+    out = out or Path("runs") / f"nogan-{split.value}"
+    results = run(data, out, split=split.value, stage=stage, gen_epochs=gen_epochs, gen_lr=gen_lr, critic_epochs=critic_epochs,
+                  critic_lr=critic_lr, gan_epochs=gan_epochs, gan_lr=gan_lr, val_every=val_every, feature_net=feature_net.value,
+                  classifier=classifier, feature_weight=feature_weight, adv_weight=adv_weight, critic_thresh=critic_thresh,
+                  bs=bs, base=base, critic_nf=critic_nf, precision=precision.value, n_train=n_train, n_val=n_val, seed=seed,
+                  force=force, log=typer.echo)
+    if 1 in results:
+        report(results[1], out / "1-generator", "pretrained generator")
+    if 2 in results:
+        m = results[2]["metrics"]
+        typer.echo(f"critic: val accuracy {m['val_accuracy']:.4f} on real vs generated pairs, val loss {m['val_loss']:.4f}")
+    if 3 in results:
+        report(results[3], out, "NoGAN")
+
+
+def report(config: dict, out: Path, name: str = "exported"):
     m = config["metrics"]
-    typer.echo(f"exported: val ab MSE {m['val_ab_mse']:.5f}, val PSNR {m['val_psnr']:.2f} dB "
+    typer.echo(f"{name}: val ab MSE {m['val_ab_mse']:.5f}, val PSNR {m['val_psnr']:.2f} dB "
                f"(gray output: {m['val_ab_mse_gray_output']:.5f}, {m['val_psnr_gray_output']:.2f} dB) -> {out / 'model.safetensors'}")
 
 

@@ -6,11 +6,13 @@ from pathlib import Path
 import torch
 from fastcore.foundation import L
 from fastprogress.fastprogress import master_bar
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelTrainException
 from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.callback.progress import CSVLogger
 from fastai.callback.tracker import SaveModelCallback
 from fastai.torch_core import rank_distrib, to_device
+from fastai.vision.gan import GANTrainer
+from torch import nn
 
 from .color import model_to_rgb
 from .figures import prediction_grid
@@ -36,6 +38,45 @@ class ContinueFromEpoch(Callback):
             progress.mbar.update(0)
         self.learn.epoch += self.start
         self.learn.n_epoch = self.total
+
+
+class FeedGray(Callback):
+    """Before each batch, hand the batch's gray input to objects that need it beside (prediction,
+    target): a conditional critic, a feature loss that builds RGB images. In a GAN's critic mode
+    fastai has swapped xb and yb, so the gray input is yb there."""
+
+    order = GANTrainer.order + 1  # after GANTrainer's swap (callbacks run by order, not run_after)
+
+    def __init__(self, *receivers):
+        self.receivers = receivers
+
+    def before_fit(self):
+        for receiver in self.receivers:
+            if isinstance(receiver, nn.Module):  # a loss's fixed network is not part of learn.model
+                receiver.to(self.dls.device)
+
+    def before_batch(self):
+        gray = self.xb[0] if getattr(self.model, "gen_mode", True) else self.yb[0]
+        for receiver in self.receivers:
+            receiver.gray = gray
+
+
+class TrainBatchesPerEpoch(Callback):
+    """End each epoch's training after `n` batches (of a freshly shuffled epoch), so validation,
+    logging and checkpoints come every `n` batches: NoGAN's short joint phase is watched this
+    way for the point where it stops improving."""
+
+    order = 99  # every other callback handles the last batch first
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def after_batch(self):
+        if self.training and self.iter + 1 >= self.n:
+            raise CancelTrainException
+
+    def after_cancel_train(self):
+        self.learn.recorder.cancel_train = False  # else fastai's Recorder drops the train loss of this epoch
 
 
 class HistoryCSVLogger(CSVLogger):

@@ -1,6 +1,7 @@
 """Discriminators that judge colourizations."""
 
 import torch
+from fastai.vision.gan import gan_critic
 from torch import nn
 
 
@@ -25,6 +26,20 @@ class PairDiscriminator(nn.Module):
             c_in = c_out
         layers.append(nn.Conv2d(c_in, 1, 4))
         self.body = nn.Sequential(*layers)
+
+    def forward(self, gray: torch.Tensor, color: torch.Tensor) -> torch.Tensor:
+        return self.body(torch.cat([gray, color], dim=1)).flatten(1).mean(1)
+
+
+class PairCritic(nn.Module):
+    """NoGAN's critic: fastai's `gan_critic` (spectral-norm convolutions, a dense residual block,
+    self-attention, dropout, as DeOldify's critic) on the gray input and a colour candidate
+    concatenated along channels; one logit per image. `n_blocks=2` reduces 32x32 to one
+    position; larger inputs give a map whose logits are averaged."""
+
+    def __init__(self, gray_channels: int = 1, color_channels: int = 2, nf: int = 64, n_blocks: int = 2, p: float = 0.15):
+        super().__init__()
+        self.body = gan_critic(n_channels=gray_channels + color_channels, nf=nf, n_blocks=n_blocks, p=p)
 
     def forward(self, gray: torch.Tensor, color: torch.Tensor) -> torch.Tensor:
         return self.body(torch.cat([gray, color], dim=1)).flatten(1).mean(1)

@@ -1,7 +1,9 @@
-"""The conditional DCGAN on fastai's GANLearner: a generator of ab from L, a (gray, colour) critic.
+"""Conditional GANs on fastai's GANLearner: a generator of ab from L, a (gray, colour) critic.
+The conditional DCGAN and NoGAN's joint phase both train here, with different content losses,
+critics and switchers.
 
 fastai's GANTrainer calls the critic with the colour image alone, and in critic mode swaps xb
-and yb so the gray input sits in yb. `FeedGrayToCritic` hands the batch's gray input to the
+and yb so the gray input sits in yb. The FeedGray callback hands the batch's gray input to the
 critic before every batch, so the stock GANLearner, switchers and callbacks train a conditional
 discriminator D(colour | gray).
 """
@@ -13,8 +15,10 @@ from fastai.callback.core import Callback
 from fastai.learner import Recorder
 from fastai.optimizer import OptimWrapper
 from fastai.vision.gan import FixedGANSwitcher, GANLearner, GANTrainer
+import torch.nn.functional as F
 from torch import nn
 
+from .callbacks import FeedGray
 from .losses import discriminator_loss, generator_loss
 from .metrics import RGBPSNR
 
@@ -29,35 +33,29 @@ class ConditionedCritic(nn.Module):
 
     def forward(self, color: torch.Tensor) -> torch.Tensor:
         if self.gray is None:
-            raise RuntimeError("no gray input set: train with FeedGrayToCritic among the callbacks")
+            raise RuntimeError("no gray input set: train with FeedGray among the callbacks")
         return self.discriminator(self.gray, color)
 
 
-class FeedGrayToCritic(Callback):
-    """Before each batch, give the critic the batch's gray input (yb in critic mode, xb otherwise)."""
+class AdversarialLoss:
+    """A conditional GAN's two cost functions for fastai's GANLoss:
+    generator = adv_weight * adversarial + content_weight * content(output, target), critic =
+    BCE on real (target `real_label`) and fake logits. Each call keeps its parts in `parts` and,
+    while `recording`, adds them to running sums for per-epoch training means."""
 
-    order = GANTrainer.order + 1  # after GANTrainer has swapped xb and yb (callbacks run by order)
-
-    def before_batch(self):
-        self.model.critic.gray = self.xb[0] if self.model.gen_mode else self.yb[0]
-
-
-class DCGANLoss:
-    """The DCGAN's two cost functions for fastai's GANLoss. Each call keeps its parts in `parts`
-    and, while `recording`, adds them to running sums for per-epoch training means."""
-
-    PARTS = ("g_adversarial", "g_l1", "d_real", "d_fake", "d_accuracy")
-
-    def __init__(self, l1_weight: float = 100.0, real_label: float = 0.9):
-        self.l1_weight, self.real_label = l1_weight, real_label
+    def __init__(self, content=F.l1_loss, content_name: str = "g_l1", content_weight: float = 100.0,
+                 adv_weight: float = 1.0, real_label: float = 0.9):
+        self.content, self.content_name = content, content_name
+        self.content_weight, self.adv_weight, self.real_label = content_weight, adv_weight, real_label
+        self.parts_names = ("g_adversarial", content_name, "d_real", "d_fake", "d_accuracy")
         self.parts, self.recording = {}, False
         self.reset()
 
     def reset(self):
-        self.sums, self.counts = dict.fromkeys(self.PARTS, 0.0), dict.fromkeys(self.PARTS, 0)
+        self.sums, self.counts = dict.fromkeys(self.parts_names, 0.0), dict.fromkeys(self.parts_names, 0)
 
     def means(self) -> list[float | None]:
-        return [self.sums[k] / self.counts[k] if self.counts[k] else None for k in self.PARTS]
+        return [self.sums[k] / self.counts[k] if self.counts[k] else None for k in self.parts_names]
 
     def _keep(self, **parts):
         self.parts.update(parts)
@@ -67,8 +65,9 @@ class DCGANLoss:
                 self.counts[k] += 1
 
     def generator(self, fake_logits, output, target):
-        total, adversarial, l1 = generator_loss(fake_logits, output, target, self.l1_weight)
-        self._keep(g_adversarial=adversarial.item(), g_l1=l1.item())
+        total, adversarial, content = generator_loss(fake_logits, output, target, self.content_weight, self.content,
+                                                     self.adv_weight)
+        self._keep(**{"g_adversarial": adversarial.item(), self.content_name: content.item()})
         return total
 
     def critic(self, real_logits, fake_logits):
@@ -85,14 +84,14 @@ class LogGANParts(Callback):
 
     order = Recorder.order + 1  # after Recorder sets its columns and logs validation metrics
 
-    def __init__(self, loss: DCGANLoss):
+    def __init__(self, loss: AdversarialLoss):
         self.loss = loss
 
     def before_fit(self):
         self.loss.reset()  # validate() runs no training: its parts stay empty
         names = self.recorder.metric_names
         if "time" in names and "g_adversarial" not in names:
-            self.recorder.metric_names = names[:-1] + list(DCGANLoss.PARTS) + names[-1:]
+            self.recorder.metric_names = names[:-1] + list(self.loss.parts_names) + names[-1:]
 
     def before_train(self):
         self.loss.reset()
@@ -105,22 +104,33 @@ class LogGANParts(Callback):
         self.recorder.log += self.loss.means()
 
 
+def gan_learner(dls, generator: nn.Module, critic: nn.Module, loss: AdversarialLoss, switcher, opt_func,
+                switch_eval: bool = False, cbs=(), feed_gray=(), **kwargs) -> GANLearner:
+    """GANLearner on a conditional critic D(colour | gray) with the loss parts logged per epoch
+    and RGB PSNR of the generator's output on validation. Both networks stay in train mode
+    while training (switch_eval=False; see `dcgan_learner`); validation runs the
+    generator in eval mode (fastai's TrainEvalCallback). `feed_gray`: more objects that need
+    the batch's gray input (a feature loss). -> the Learner, with `loss` as
+    `learn.adversarial_loss`."""
+    critic = ConditionedCritic(critic)
+    learn = GANLearner(dls, generator, critic, loss.generator, loss.critic, switcher=switcher, switch_eval=switch_eval,
+                       opt_func=opt_func, metrics=[RGBPSNR()], cbs=[FeedGray(critic, *feed_gray), LogGANParts(loss), *cbs], **kwargs)
+    learn.adversarial_loss = loss
+    return learn
+
+
 def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, l1_weight: float = 100.0,
                   real_label: float = 0.9, d_steps: int = 1, beta1: float = 0.5, switch_eval: bool = False, cbs=(),
                   **kwargs) -> GANLearner:
-    """GANLearner with Adam(beta1=0.5), `d_steps` discriminator steps per generator step, and
-    RGB PSNR of the generator's output on validation.
+    """The conditional DCGAN: adversarial + lambda * L1, Adam(beta1=0.5), `d_steps`
+    discriminator steps per generator step.
 
-    Both networks stay in train mode while training (`switch_eval=False`), as in DCGAN and
-    pix2pix. fastai's default puts the network being judged in eval mode: the discriminator
-    then scores fakes with batch-norm running statistics during generator steps, which weakened
-    the adversarial term to the point of an L1 regressor; it also validated the generator in
-    train mode. Validation runs in eval mode either way (fastai's TrainEvalCallback).
-    `benchmarks/gan_critic_mode.py` measures both settings."""
-    losses = DCGANLoss(l1_weight, real_label)
+    Both networks stay in train mode while training, as in DCGAN and pix2pix. fastai's default
+    (switch_eval=True) puts the network being judged in eval mode: the discriminator then scores
+    fakes with batch-norm running statistics during generator steps, which weakened the
+    adversarial term to the point of an L1 regressor; it also validated the generator in train
+    mode. `benchmarks/gan_critic_mode.py` measures both settings."""
+    loss = AdversarialLoss(F.l1_loss, "g_l1", content_weight=l1_weight, real_label=real_label)
     adam = partial(OptimWrapper, opt=partial(torch.optim.Adam, betas=(beta1, 0.999)))
-    learn = GANLearner(dls, generator, ConditionedCritic(discriminator), losses.generator, losses.critic,
-                       switcher=FixedGANSwitcher(n_crit=d_steps, n_gen=1), switch_eval=switch_eval, opt_func=adam, metrics=[RGBPSNR()],
-                       cbs=[FeedGrayToCritic(), LogGANParts(losses), *cbs], **kwargs)
-    learn.dcgan_loss = losses
-    return learn
+    return gan_learner(dls, generator, discriminator, loss, FixedGANSwitcher(n_crit=d_steps, n_gen=1), adam,
+                       switch_eval, cbs, **kwargs)

@@ -33,13 +33,13 @@ def resolve_precision(precision: str, device) -> str:
     return "bf16" if is_cuda and torch.cuda.is_bf16_supported() else "fp32"
 
 
-def run_callbacks(path: Path, best: bool = True, log: bool = True, grid: bool = True) -> list:
+def run_callbacks(path: Path, best: bool = True, log: bool = True, grid: bool = True, monitor: str = "valid_loss") -> list:
     """The callbacks of a training run in `path`, for any method's Learner. With `log`: `last`
-    checkpoint (for --resume), CSV history, and with `best` the best checkpoint by val loss;
-    with `grid`: val_grid.png."""
+    checkpoint (for --resume), CSV history, and with `best` the best checkpoint by `monitor`
+    (lower is better for losses, higher for other metrics); with `grid`: val_grid.png."""
     cbs = []
     if log and best:
-        cbs.append(SaveModelCallback(monitor="valid_loss", fname="best", reset_on_fit=False))
+        cbs.append(SaveModelCallback(monitor=monitor, fname="best", reset_on_fit=False))
     if log:
         cbs += [SaveLastCallback(), HistoryCSVLogger(fname="history.csv", append=True)]
     if grid:
@@ -47,11 +47,13 @@ def run_callbacks(path: Path, best: bool = True, log: bool = True, grid: bool = 
     return cbs
 
 
-def colorization_learner(dls, model, path: Path = Path("."), precision: str = "auto", log: bool = True, grid: bool = True) -> Learner:
-    """Learner with MSE on scaled ab, Adam and val PSNR. With `log`, it also keeps `best` and
-    `last` checkpoints under path/checkpoints and a CSV history; with `grid`, a val_grid.png."""
-    learn = Learner(dls, model, loss_func=MSELossFlat(), opt_func=adam, metrics=[RGBPSNR()],
-                    path=Path(path), model_dir=CHECKPOINT_DIR, cbs=run_callbacks(path, log=log, grid=grid))
+def colorization_learner(dls, model, path: Path = Path("."), precision: str = "auto", log: bool = True, grid: bool = True,
+                         loss_func=None, cbs=()) -> Learner:
+    """Learner with MSE on scaled ab (or `loss_func`), Adam and val PSNR. With `log`, it also
+    keeps `best` and `last` checkpoints under path/checkpoints and a CSV history; with `grid`,
+    a val_grid.png."""
+    learn = Learner(dls, model, loss_func=loss_func or MSELossFlat(), opt_func=adam, metrics=[RGBPSNR()],
+                    path=Path(path), model_dir=CHECKPOINT_DIR, cbs=[*run_callbacks(path, log=log, grid=grid), *cbs])
     precision = resolve_precision(precision, getattr(dls, "device", None))
     if precision != "fp32":
         learn.add_cb(AutocastMixedPrecision(amp_mode=precision))

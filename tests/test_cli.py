@@ -83,3 +83,21 @@ def test_train_dcgan_from_the_command_line(prepared, tmp_path):
     assert result.exit_code == 0, result.output
     assert "val PSNR" in result.output and (tmp_path / "gan" / "model.safetensors").exists()
     assert "--l1-weight" in run("train", "dcgan", "--help").output
+
+
+def test_train_classifier_then_nogan_from_the_command_line(prepared):
+    assert_one_line_error(run("train", "nogan", "--data", prepared, "--bs", 8), "no CIFAR-10 classifier", "train classifier")
+    result = run("train", "classifier", "--data", prepared, "--epochs", 1, "--bs", 8, "--base", 8)
+    assert result.exit_code == 0, result.output
+    assert "test accuracy" in result.output and "runs/classifier/model.safetensors" in result.output
+    args = ("train", "nogan", "--data", prepared, "--bs", 8, "--base", 8, "--critic-nf", 8, "--gen-epochs", 1,
+            "--gan-epochs", 0.5, "--val-every", 2)
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    for line in ("stage 1/3", "stage 2/3", "stage 3/3", "pretrained generator: val ab MSE", "critic: val accuracy",
+                 "NoGAN: val ab MSE"):
+        assert line in result.output
+    assert "done, skipped" in run(*args).output
+    text = run("train", "nogan", "--help").output
+    for option in ("--stage", "--feature-net", "--gan-epochs", "--val-every", "vgg16_bn"):
+        assert option in text

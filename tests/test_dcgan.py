@@ -27,7 +27,7 @@ class Spy(Callback):
     def after_loss(self):
         if self.training:
             critic = self.learn.model.critic
-            self.seen.append((self.learn.model.gen_mode, critic.gray, self.learn.dcgan_loss.parts.copy()))
+            self.seen.append((self.learn.model.gen_mode, critic.gray, self.learn.adversarial_loss.parts.copy()))
 
 
 @pytest.fixture
@@ -61,11 +61,11 @@ def test_the_critic_judges_pairs_with_the_batch_gray_input(learn):
 
 
 def test_lambda_and_label_smoothing_reach_the_losses(learn):
-    loss = learn.dcgan_loss
+    loss = learn.adversarial_loss
     logits, fake, target = torch.zeros(4), torch.full((4, 2, 2, 2), 0.5), torch.zeros(4, 2, 2, 2)
     total = loss.generator(logits, fake, target)
     assert total.item() == pytest.approx(loss.parts["g_adversarial"] + 100 * 0.5, rel=1e-6)
-    loss.l1_weight = 10
+    loss.content_weight = 10
     assert loss.generator(logits, fake, target).item() == pytest.approx(loss.parts["g_adversarial"] + 5, rel=1e-6)
     smoothed = loss.critic(torch.full((4,), 3.0), torch.full((4,), -3.0))
     loss.real_label = 1.0
@@ -90,7 +90,7 @@ def test_loss_parts_are_logged_per_epoch_beside_val_metrics(learn, tmp_path):
         assert float(row["d_real"]) > 0 and float(row["d_fake"]) > 0 and float(row["g_adversarial"]) > 0
         assert float(row["psnr"]) > 5 and row["time"]
     # validation does not mix into the training means, and validate() reports no parts
-    assert learn.validate()[-len(learn.dcgan_loss.PARTS):] == [None] * 5
+    assert learn.validate()[-len(learn.adversarial_loss.parts_names):] == [None] * 5
 
 
 def test_dcgan_run_writes_history_checkpoints_and_a_loadable_generator(prepared, tmp_path):

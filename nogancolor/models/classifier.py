@@ -1,0 +1,44 @@
+"""A small CIFAR-10 classifier on RGB images: NoGAN's feature network, and the judge of whether
+colorized images still look like their class.
+
+VGG-style blocks (two 3x3 conv + batch norm + ReLU, then 2x2 max-pool), widths doubling. The
+block outputs before each pool are the feature maps of the feature loss, as DeOldify takes
+VGG16-bn's activations before its pools.
+"""
+
+import torch
+from torch import nn
+
+# CIFAR-10 training-set channel statistics, the usual input normalisation for this dataset.
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+def _block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+    )
+
+
+class CifarNet(nn.Module):
+    """RGB in [0, 1] -> class logits; `features(x)` -> the activation of every block."""
+
+    def __init__(self, n_classes: int = 10, base: int = 32, n_blocks: int = 3):
+        super().__init__()
+        widths = [base * 2**i for i in range(n_blocks)]
+        self.blocks = nn.ModuleList(_block(c_in, c_out) for c_in, c_out in zip([3, *widths], widths))
+        self.pool = nn.MaxPool2d(2)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(widths[-1], n_classes))
+        self.register_buffer("mean", torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(CIFAR_STD).view(1, 3, 1, 1))
+
+    def features(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+        x, feats = (rgb - self.mean) / self.std, []
+        for i, block in enumerate(self.blocks):
+            x = block(self.pool(x) if i else x)
+            feats.append(x)
+        return feats
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(rgb)[-1])

@@ -1,0 +1,191 @@
+"""NoGAN, DeOldify's training schedule, as three resumable stages in one run directory:
+
+    out/1-generator/  generator pretraining on the feature loss alone (a fastai Learner)
+    out/2-critic/     critic pretraining as a plain binary classifier: real colour images vs the
+                      frozen pretrained generator's outputs, both judged with their gray input
+    out/3-gan/        a short joint phase on fastai's GANLearner from both pretrained networks,
+                      validated every `val_every` batches; its best generator by val PSNR is
+                      exported as out/model.safetensors + out/model.json
+
+A stage is done when its export exists; `train_nogan` skips done stages, resumes an interrupted
+one from its last checkpoint, and reruns every stage after one it had to run.
+"""
+
+import math
+from functools import partial
+from pathlib import Path
+
+import torch
+from fastai.callback.core import Callback
+from fastai.learner import Learner
+from fastai.losses import BCEWithLogitsLossFlat
+from fastai.metrics import accuracy_multi
+from fastai.optimizer import OptimWrapper
+from fastai.vision.gan import AdaptiveGANSwitcher
+
+from .callbacks import FeedGray, SaveLastCallback, TrainBatchesPerEpoch
+from .critics import PairCritic
+from .export import CheckpointError, load_generator, load_weights, read_config, save_weights
+from .gan import AdversarialLoss, gan_learner
+from .learner import CHECKPOINT_DIR, adam, colorization_learner, run_callbacks
+from .losses import FeatureLoss
+from .models import SMALL_ARCH, UNet
+from .models.features import feature_net as load_feature_net
+from .training import export_run_generator, run_training
+
+STAGES = {1: "1-generator", 2: "2-critic", 3: "3-gan"}
+CRITIC_FORMAT = "nogancolor-critic"
+
+
+def stage_export(out: Path, stage: int) -> Path:
+    """Where a stage's result goes; it exists once the stage is done."""
+    out = Path(out)
+    return out / "model.safetensors" if stage == 3 else out / STAGES[stage] / "model.safetensors"
+
+
+def is_done(out: Path, stage: int) -> bool:
+    return stage_export(out, stage).with_suffix(".json").exists()
+
+
+def pretrain_generator(out: Path, options: dict, features, resume=False, force=False, progress=True, device=None) -> dict:
+    """Stage 1: the small U-Net on DeOldify's feature loss (pixel L1 + L1 between the maps of the
+    fixed network `features`), one-cycle Adam; exports the best epoch by val loss."""
+
+    def build(dls, options):
+        loss = FeatureLoss(features)
+        return colorization_learner(dls, UNet(base=options["base"]), out, precision=options["precision"],
+                                    loss_func=loss, cbs=[FeedGray(loss)])
+
+    def fit(learn, n_epoch, lr, cbs):
+        learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
+
+    return run_training(out, options, build, fit, export_run_generator("nogan-pretrained"), resume=resume,
+                        force=force, progress=progress, device=device)
+
+
+class RealVsFake(Callback):
+    """Turns each (L, ab) batch into a binary classification batch for the critic: the real
+    (gray, colour) pairs labelled 1 and the frozen generator's (gray, prediction) pairs
+    labelled 0, so a plain fastai Learner trains the critic."""
+
+    order = -10  # before anything reads xb/yb
+
+    def __init__(self, generator: torch.nn.Module):
+        self.generator = generator.eval().requires_grad_(False)
+
+    def before_fit(self):
+        self.generator.to(self.dls.device).eval()
+
+    def before_batch(self):
+        gray, ab = self.xb[0], self.yb[0]
+        with torch.no_grad():
+            fake = self.generator(gray).to(ab.dtype)
+        labels = torch.cat([torch.ones(len(gray)), torch.zeros(len(gray))]).to(ab)
+        self.learn.xb, self.learn.yb = (torch.cat([gray, gray]), torch.cat([ab, fake])), (labels,)
+
+
+def pretrain_critic(out: Path, options: dict, generator_path: Path, resume=False, force=False, progress=True,
+                    device=None) -> dict:
+    """Stage 2: fastai's spectral-norm `gan_critic` on (gray, colour) pairs as a binary classifier
+    of real vs the pretrained generator's colours (BCE, one-cycle Adam); exports the best epoch
+    by val loss with its val accuracy."""
+    generator, _ = load_generator(generator_path)
+
+    def build(dls, options):
+        critic = PairCritic(nf=options["critic_nf"])
+        return Learner(dls, critic, loss_func=BCEWithLogitsLossFlat(), opt_func=adam, metrics=[accuracy_multi],
+                       path=Path(out), model_dir=CHECKPOINT_DIR,
+                       cbs=[RealVsFake(generator), *run_callbacks(out, best=True, grid=False)])
+
+    def fit(learn, n_epoch, lr, cbs):
+        learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
+
+    def finish(learn, dls, options):
+        with learn.no_bar():
+            val_loss, val_accuracy = learn.validate()
+        config = {"format": CRITIC_FORMAT, "nf": options["critic_nf"], "split": options["split"], "epochs": options["epochs"],
+                  "metrics": {"val_loss": float(val_loss), "val_accuracy": float(val_accuracy)}}
+        save_weights(learn.model, learn.path / "model.safetensors", config)
+        return config
+
+    return run_training(out, options, build, fit, finish, resume=resume, force=force, progress=progress, device=device)
+
+
+def load_critic(path: Path) -> tuple[PairCritic, dict]:
+    config = read_config(path, CRITIC_FORMAT)
+    return load_weights(PairCritic(nf=config["nf"]), path), config
+
+
+def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_path: Path, resume=False, force=False,
+              progress=True, device=None) -> dict:
+    """Stage 3: GANLearner from both pretrained networks. Generator loss = feature_weight *
+    feature loss + adv_weight * adversarial; fastai's AdaptiveGANSwitcher trains the critic until
+    its loss falls under `critic_thresh`, then gives the generator a step; Adam(betas (0, 0.9))
+    as DeOldify. An "epoch" here is `val_every` batches, so validation, history.csv and the best
+    checkpoint (by val PSNR) come that often; the run spans `gan_epochs` of the training set."""
+
+    def build(dls, options):
+        # chunks of val_every batches that add up to gan_epochs passes over the training set
+        options["epochs"] = max(1, math.ceil(options["gan_epochs"] * len(dls.train) / options["val_every"]))
+        feature_loss = FeatureLoss(features)
+        loss = AdversarialLoss(feature_loss, "g_feature", content_weight=options["feature_weight"],
+                               adv_weight=options["adv_weight"], real_label=1.0)
+        # our critic loss is the sum of the real and fake BCE terms; DeOldify's threshold is on their mean
+        switcher = AdaptiveGANSwitcher(critic_thresh=2 * options["critic_thresh"])
+        opt = partial(OptimWrapper, opt=partial(torch.optim.Adam, betas=(0.0, 0.9)))
+        return gan_learner(dls, load_generator(generator_path)[0], load_critic(critic_path)[0], loss, switcher, opt,
+                           feed_gray=(feature_loss,), path=Path(out), model_dir=CHECKPOINT_DIR,
+                           cbs=[TrainBatchesPerEpoch(options["val_every"]), *run_callbacks(out, best=True, monitor="psnr")])
+
+    def fit(learn, n_epoch, lr, cbs):
+        learn.fit(n_epoch, lr, cbs=cbs)
+
+    def extra(options):
+        return {"gan_epochs": options["gan_epochs"], "val_every": options["val_every"],
+                "pretrained_metrics": read_config(generator_path)["metrics"]}
+
+    finish = export_run_generator("nogan", extra=extra, dest=stage_export(Path(out).parent, 3))
+    return run_training(out, options, build, fit, finish, resume=resume, force=force, progress=progress, device=device)
+
+
+def train_nogan(data: Path, out: Path, split: str = "hue", stage: int | None = None, gen_epochs: int = 3,
+                gen_lr: float = 2e-3, critic_epochs: int = 1, critic_lr: float = 1e-3, gan_epochs: float = 0.5,
+                gan_lr: float = 1e-4, val_every: int = 100, feature_net: str = "cifar", classifier: Path | None = None,
+                feature_weight: float = 1.5, adv_weight: float = 1.0, critic_thresh: float = 0.65, bs: int = 64,
+                base: int = 64, critic_nf: int = 64, precision: str = "auto", n_train: int | None = None,
+                n_val: int | None = None, seed: int = 0, force: bool = False, progress: bool = True, device=None,
+                log=print) -> dict:
+    """Run the NoGAN stages in order (or only `stage`), skipping done ones and resuming an
+    interrupted one; -> {stage: its exported config}. Every stage after one that ran is rerun,
+    since it was built on the earlier result."""
+    out = Path(out)
+    common = dict(data=str(data), split=split, arch=SMALL_ARCH, bs=bs, base=base, feature_net=feature_net,
+                  classifier=str(classifier) if classifier else None, n_train=n_train, n_val=n_val, seed=seed)
+    features = load_feature_net(feature_net, classifier)  # fails early when the classifier is missing
+    stages = {
+        1: lambda **kw: pretrain_generator(out / STAGES[1], dict(common, epochs=gen_epochs, lr=gen_lr, precision=precision),
+                                           features, **kw),
+        2: lambda **kw: pretrain_critic(out / STAGES[2], dict(common, epochs=critic_epochs, lr=critic_lr, critic_nf=critic_nf),
+                                        stage_export(out, 1), **kw),
+        3: lambda **kw: joint_gan(out / STAGES[3], dict(common, epochs=None, lr=gan_lr, gan_epochs=gan_epochs, val_every=val_every,
+                                                        feature_weight=feature_weight, adv_weight=adv_weight,
+                                                        critic_thresh=critic_thresh), features, stage_export(out, 1),
+                                  stage_export(out, 2), **kw),
+    }
+    names = {1: "generator pretraining", 2: "critic pretraining", 3: "joint GAN phase"}
+    results, rerun = {}, force
+    for n in [stage] if stage else list(stages):
+        for earlier in range(1, n):
+            if not is_done(out, earlier):
+                raise CheckpointError(f"stage {n} needs stage {earlier} ({names[earlier]}) done first: "
+                                      f"run `nogancolor train nogan` without --stage")
+        if is_done(out, n) and not rerun:
+            log(f"stage {n}/3 {names[n]}: done, skipped ({stage_export(out, n)})")
+            results[n] = read_config(stage_export(out, n), CRITIC_FORMAT if n == 2 else "nogancolor-generator")
+            continue
+        stage_dir = out / STAGES[n]
+        resume = not rerun and SaveLastCallback.state_path(stage_dir / CHECKPOINT_DIR).exists()
+        log(f"stage {n}/3 {names[n]}: {'resuming' if resume else 'training'} in {stage_dir}")
+        results[n] = stages[n](resume=resume, force=not resume, progress=progress, device=device)
+        rerun = True
+    return results

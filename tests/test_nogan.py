@@ -1,0 +1,207 @@
+import csv
+import json
+import math
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+import torch
+from skimage.color import lab2rgb
+
+from nogancolor.classify import classifier_dls, load_classifier, train_classifier
+from nogancolor.critics import PairCritic
+from nogancolor.data import colorization_dls, load_prepared, load_split
+from nogancolor.data.splits import split_path
+from nogancolor.export import CheckpointError, load_generator
+from nogancolor.losses import FeatureLoss
+from nogancolor.models import UNet
+from nogancolor.models.features import FrozenFeatures, feature_net
+from nogancolor.nogan import RealVsFake, load_critic, train_nogan
+
+TINY = dict(bs=8, base=8, critic_nf=8, gen_epochs=2, critic_epochs=1, gan_epochs=1.0, val_every=2, progress=False)
+
+
+class Doubling(torch.nn.Module):
+    """A stand-in feature network whose maps are the RGB image and twice it."""
+
+    def features(self, rgb):
+        return [rgb, 2 * rgb]
+
+
+def test_feature_loss_against_hand_computed_values():
+    gray = torch.zeros(1, 1, 2, 2)  # L = 50
+    pred, target = torch.full((1, 2, 2, 2), 0.2), torch.zeros(1, 2, 2, 2)
+    loss = FeatureLoss(FrozenFeatures(Doubling(), layer_weights=(1.0, 3.0)), pixel_weight=0.5)
+    loss.gray = gray
+    rgb_pred = lab2rgb(np.array([[[50.0, 22.0, 22.0]]]))[0, 0]  # ab = 0.2 * 110
+    rgb_target = lab2rgb(np.array([[[50.0, 0.0, 0.0]]]))[0, 0]
+    rgb_l1 = np.abs(rgb_pred - rgb_target).mean()
+    expected = 0.5 * 0.2 + 1.0 * rgb_l1 + 3.0 * 2 * rgb_l1
+    assert loss(pred, target).item() == pytest.approx(expected, rel=1e-4)
+    assert loss.parts["pixel"] == pytest.approx(0.2) and loss.parts["feature"] == pytest.approx(7 * rgb_l1, rel=1e-4)
+    assert loss(target, target).item() == 0
+
+
+def test_feature_loss_needs_the_gray_input_and_trains_only_the_generator():
+    loss = FeatureLoss(FrozenFeatures(UNetFeatures(), (1.0,)))
+    with pytest.raises(RuntimeError, match="no gray input"):
+        loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 4))
+    assert not any(p.requires_grad for p in loss.parameters())
+    loss.train()
+    assert not loss.features.net.training  # batch-norm statistics of the feature net never move
+
+
+class UNetFeatures(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm2d(3)
+
+    def features(self, rgb):
+        return [self.bn(rgb)]
+
+
+def test_vgg_feature_net_offline_gives_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached weights
+
+    def offline(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(ValueError, match="need internet.*--feature-net cifar"):
+        feature_net("vgg16_bn")
+    with pytest.raises(ValueError, match="unknown feature network"):
+        feature_net("alexnet")
+
+
+def test_missing_classifier_says_how_to_make_one(tmp_path):
+    with pytest.raises(CheckpointError, match="nogancolor train classifier"):
+        feature_net("cifar", tmp_path / "none.safetensors")
+
+
+def test_classifier_never_sees_validation_images(prepared):
+    dls = classifier_dls(prepared, bs=4)
+    images, _, _ = load_prepared(prepared)
+    held_out = set()
+    for kind in ("hue", "random"):
+        held_out |= set(load_split(split_path(prepared, kind))[1].tolist())
+    assert len(dls.train_ds) == len(images) - len(held_out)
+    train_pixels = {bytes(images[i].numpy()) for i in range(len(images)) if i not in held_out}
+    seen = {bytes(x.numpy()) for x, _ in dls.train_ds}
+    assert seen == train_pixels
+    test_images, _, _ = load_prepared(prepared, "test")
+    assert len(dls.valid_ds) == len(test_images)
+
+
+@pytest.fixture(scope="module")
+def classifier(prepared, tmp_path_factory):
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("classifier")
+    config = train_classifier(prepared, out, epochs=4, bs=8, base=8, progress=False)
+    return out / "model.safetensors", config
+
+
+def test_classifier_trains_above_chance_on_a_separable_set(classifier):
+    path, config = classifier
+    assert config["test_accuracy"] >= 0.9  # two classes: chance is 0.5
+    model, loaded = load_classifier(path)
+    assert loaded["test_accuracy"] == config["test_accuracy"]
+    assert [f.shape[1] for f in model.features(torch.rand(2, 3, 32, 32))] == [8, 16, 32]
+
+
+def test_pair_critic_is_spectral_normed_and_sees_the_gray_input():
+    critic = PairCritic(nf=8).eval()
+    assert any(name.endswith("weight_orig") for name, _ in critic.named_parameters())
+    color = torch.randn(2, 2, 32, 32)
+    assert critic(torch.zeros(2, 1, 32, 32), color).shape == (2,)
+    assert not torch.allclose(critic(torch.zeros(2, 1, 32, 32), color), critic(torch.ones(2, 1, 32, 32), color))
+
+
+def test_critic_batches_are_real_and_frozen_generator_pairs(prepared):
+    from fastai.learner import Learner
+    from fastai.losses import BCEWithLogitsLossFlat
+
+    dls = colorization_dls(prepared, "hue", bs=4)
+    generator = UNet(base=8)
+    before = [p.detach().clone() for p in generator.parameters()]
+    learn = Learner(dls, PairCritic(nf=8), loss_func=BCEWithLogitsLossFlat(), cbs=RealVsFake(generator))
+    learn.xb, learn.yb = dls.one_batch()[:1], dls.one_batch()[1:]
+    learn("before_fit")
+    learn("before_batch")
+    (gray, color), (labels,) = learn.xb, learn.yb
+    assert gray.shape[0] == color.shape[0] == 8 and labels.tolist() == [1.0] * 4 + [0.0] * 4
+    assert torch.equal(gray[:4], gray[4:]) and torch.allclose(color[4:], generator(gray[:4]))
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3)
+    assert all(torch.equal(a, b) for a, b in zip(before, generator.parameters()))
+
+
+@pytest.fixture(scope="module")
+def nogan_run(prepared, classifier, tmp_path_factory):
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("nogan") / "run"
+    messages = []
+    results = train_nogan(prepared, out, classifier=classifier[0], log=messages.append, **TINY)
+    return out, results, messages
+
+
+def rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_nogan_runs_three_stages_and_exports_each(nogan_run, prepared):
+    out, results, messages = nogan_run
+    assert [m.split(":")[0] for m in messages] == ["stage 1/3 generator pretraining", "stage 2/3 critic pretraining",
+                                                     "stage 3/3 joint GAN phase"]
+    pretrained, _ = load_generator(out / "1-generator" / "model.safetensors")
+    final, config = load_generator(out / "model.safetensors")
+    assert config["method"] == "nogan" and results[1]["method"] == "nogan-pretrained"
+    assert config["pretrained_metrics"] == results[1]["metrics"]
+    x = torch.randn(2, 1, 32, 32)
+    assert not torch.allclose(final(x), pretrained(x))  # the joint phase moved the generator
+    critic, critic_config = load_critic(out / "2-critic" / "model.safetensors")
+    assert 0 <= critic_config["metrics"]["val_accuracy"] <= 1
+    assert [r["epoch"] for r in rows(out / "1-generator" / "history.csv")] == ["0", "1"]
+    assert (out / "1-generator" / "val_grid.png").exists() and (out / "3-gan" / "val_grid.png").exists()
+
+
+def test_joint_phase_validates_every_val_every_batches(nogan_run, prepared):
+    out, results, _ = nogan_run
+    n_batches = len(colorization_dls(prepared, "hue", bs=8).train)
+    history = rows(out / "3-gan" / "history.csv")
+    assert len(history) == math.ceil(TINY["gan_epochs"] * n_batches / TINY["val_every"]) == results[3]["epochs"]
+    for row in history:
+        assert float(row["train_loss"]) > 0 and 0 <= float(row["d_accuracy"]) <= 1
+    assert any(row["g_feature"] != "None" for row in history)  # a chunk may hold critic steps only
+    best = max(float(r["psnr"]) for r in history)
+    assert results[3]["metrics"]["val_psnr"] == pytest.approx(best, abs=1e-3)  # the best chunk is exported
+
+
+def test_done_stages_are_skipped(nogan_run, prepared, classifier):
+    out, _, _ = nogan_run
+    stamp = (out / "model.safetensors").stat().st_mtime_ns
+    messages = []
+    train_nogan(prepared, out, classifier=classifier[0], log=messages.append, **TINY)
+    assert all("done, skipped" in m for m in messages) and len(messages) == 3
+    assert (out / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_an_interrupted_stage_resumes_and_later_stages_are_redone(nogan_run, prepared, classifier, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(nogan_run[0], out)
+    # as if stage 1 was killed during its second epoch: one epoch checkpointed, nothing exported
+    (out / "1-generator" / "model.json").unlink()
+    state = out / "1-generator" / "checkpoints" / "last.json"
+    state.write_text(json.dumps(dict(json.loads(state.read_text()), epoch=0)))
+    messages = []
+    train_nogan(prepared, out, classifier=classifier[0], log=messages.append, **TINY)
+    assert messages[0].startswith("stage 1/3 generator pretraining: resuming")
+    assert "training" in messages[1] and "training" in messages[2]
+    assert [r["epoch"] for r in rows(out / "1-generator" / "history.csv")] == ["0", "1", "1"]
+
+
+def test_a_stage_alone_needs_the_earlier_ones(prepared, classifier, tmp_path):
+    with pytest.raises(CheckpointError, match="stage 2 needs stage 1"):
+        train_nogan(prepared, tmp_path / "run", stage=2, classifier=classifier[0], **TINY)

@@ -47,14 +47,19 @@ def is_done(out: Path, stage: int) -> bool:
     return stage_export(out, stage).with_suffix(".json").exists()
 
 
+def feature_loss_learner(dls, generator, features, path: Path = Path("."), log: bool = True, precision: str = "auto"):
+    """Stage 1's Learner: the generator on DeOldify's feature loss (pixel L1 + L1 between the maps
+    of the fixed network `features`), Adam, val PSNR; with `log`, run checkpoints and files."""
+    loss = FeatureLoss(features)
+    return colorization_learner(dls, generator, path, precision=precision, log=log, grid=log, loss_func=loss,
+                                cbs=[FeedGray(loss)])
+
+
 def pretrain_generator(out: Path, options: dict, features, resume=False, force=False, progress=True, device=None) -> dict:
-    """Stage 1: the small U-Net on DeOldify's feature loss (pixel L1 + L1 between the maps of the
-    fixed network `features`), one-cycle Adam; exports the best epoch by val loss."""
+    """Stage 1: the small U-Net on the feature loss, one-cycle Adam; exports the best epoch by val loss."""
 
     def build(dls, options):
-        loss = FeatureLoss(features)
-        return colorization_learner(dls, UNet(base=options["base"]), out, precision=options["precision"],
-                                    loss_func=loss, cbs=[FeedGray(loss)])
+        return feature_loss_learner(dls, UNet(base=options["base"]), features, out, precision=options["precision"])
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
@@ -84,18 +89,22 @@ class RealVsFake(Callback):
         self.learn.xb, self.learn.yb = (torch.cat([gray, gray]), torch.cat([ab, fake])), (labels,)
 
 
+def critic_learner(dls, generator, critic, path: Path = Path("."), log: bool = True) -> Learner:
+    """Stage 2's Learner: `critic` as a binary classifier (BCE on logits, accuracy) of real vs the
+    frozen `generator`'s colours; with `log`, best/last checkpoints and a CSV history."""
+    return Learner(dls, critic, loss_func=BCEWithLogitsLossFlat(), opt_func=adam, metrics=[accuracy_multi],
+                   path=Path(path), model_dir=CHECKPOINT_DIR,
+                   cbs=[RealVsFake(generator), *run_callbacks(path, best=True, log=log, grid=False)])
+
+
 def pretrain_critic(out: Path, options: dict, generator_path: Path, resume=False, force=False, progress=True,
                     device=None) -> dict:
-    """Stage 2: fastai's spectral-norm `gan_critic` on (gray, colour) pairs as a binary classifier
-    of real vs the pretrained generator's colours (BCE, one-cycle Adam); exports the best epoch
-    by val loss with its val accuracy."""
+    """Stage 2: fastai's spectral-norm `gan_critic` on (gray, colour) pairs against the pretrained
+    generator, one-cycle Adam; exports the best epoch by val loss with its val accuracy."""
     generator, _ = load_generator(generator_path)
 
     def build(dls, options):
-        critic = PairCritic(nf=options["critic_nf"])
-        return Learner(dls, critic, loss_func=BCEWithLogitsLossFlat(), opt_func=adam, metrics=[accuracy_multi],
-                       path=Path(out), model_dir=CHECKPOINT_DIR,
-                       cbs=[RealVsFake(generator), *run_callbacks(out, best=True, grid=False)])
+        return critic_learner(dls, generator, PairCritic(nf=options["critic_nf"]), out)
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
@@ -116,26 +125,33 @@ def load_critic(path: Path) -> tuple[PairCritic, dict]:
     return load_weights(PairCritic(nf=config["nf"]), path), config
 
 
+def joint_learner(dls, generator, critic, features, feature_weight: float = 1.5, adv_weight: float = 1.0,
+                  critic_thresh: float = 0.65, val_every: int | None = None, path: Path = Path("."), log: bool = True):
+    """Stage 3's GANLearner from the pretrained networks. Generator loss = feature_weight *
+    feature loss + adv_weight * adversarial; fastai's AdaptiveGANSwitcher trains the critic until
+    its mean BCE falls under `critic_thresh`, then gives the generator a step; Adam with betas
+    (0, 0.9) as DeOldify. With `val_every`, an "epoch" is that many batches, so validation,
+    the CSV history and the best checkpoint (by val PSNR, with `log`) come that often."""
+    feature_loss = FeatureLoss(features)
+    loss = AdversarialLoss(feature_loss, "g_feature", content_weight=feature_weight, adv_weight=adv_weight, real_label=1.0)
+    # our critic loss is the sum of the real and fake BCE terms; DeOldify's threshold is on their mean
+    switcher = AdaptiveGANSwitcher(critic_thresh=2 * critic_thresh)
+    opt = partial(OptimWrapper, opt=partial(torch.optim.Adam, betas=(0.0, 0.9)))
+    cbs = [TrainBatchesPerEpoch(val_every)] if val_every else []
+    return gan_learner(dls, generator, critic, loss, switcher, opt, feed_gray=(feature_loss,), path=Path(path),
+                       model_dir=CHECKPOINT_DIR, cbs=[*cbs, *run_callbacks(path, best=True, log=log, grid=log, monitor="psnr")])
+
+
 def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_path: Path, resume=False, force=False,
               progress=True, device=None) -> dict:
-    """Stage 3: GANLearner from both pretrained networks. Generator loss = feature_weight *
-    feature loss + adv_weight * adversarial; fastai's AdaptiveGANSwitcher trains the critic until
-    its loss falls under `critic_thresh`, then gives the generator a step; Adam(betas (0, 0.9))
-    as DeOldify. An "epoch" here is `val_every` batches, so validation, history.csv and the best
-    checkpoint (by val PSNR) come that often; the run spans `gan_epochs` of the training set."""
+    """Stage 3: the joint phase in chunks of `val_every` batches that add up to `gan_epochs`
+    passes over the training set; exports the best generator by val PSNR to out/../model.*."""
 
     def build(dls, options):
-        # chunks of val_every batches that add up to gan_epochs passes over the training set
         options["epochs"] = max(1, math.ceil(options["gan_epochs"] * len(dls.train) / options["val_every"]))
-        feature_loss = FeatureLoss(features)
-        loss = AdversarialLoss(feature_loss, "g_feature", content_weight=options["feature_weight"],
-                               adv_weight=options["adv_weight"], real_label=1.0)
-        # our critic loss is the sum of the real and fake BCE terms; DeOldify's threshold is on their mean
-        switcher = AdaptiveGANSwitcher(critic_thresh=2 * options["critic_thresh"])
-        opt = partial(OptimWrapper, opt=partial(torch.optim.Adam, betas=(0.0, 0.9)))
-        return gan_learner(dls, load_generator(generator_path)[0], load_critic(critic_path)[0], loss, switcher, opt,
-                           feed_gray=(feature_loss,), path=Path(out), model_dir=CHECKPOINT_DIR,
-                           cbs=[TrainBatchesPerEpoch(options["val_every"]), *run_callbacks(out, best=True, monitor="psnr")])
+        return joint_learner(dls, load_generator(generator_path)[0], load_critic(critic_path)[0], features,
+                             options["feature_weight"], options["adv_weight"], options["critic_thresh"],
+                             options["val_every"], out)
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit(n_epoch, lr, cbs=cbs)

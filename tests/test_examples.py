@@ -9,7 +9,7 @@ from nbclient import NotebookClient
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-@pytest.mark.parametrize("name", ["train_unet.ipynb"])
+@pytest.mark.parametrize("name", ["train_unet.ipynb", "nogan_stages.ipynb"])
 def test_notebook_runs(name, prepared, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel is a second process beside pytest
     monkeypatch.setenv("NOGANCOLOR_EXAMPLE_DATA", str(prepared))

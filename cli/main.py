@@ -240,6 +240,61 @@ def train_nogan(
         report(results[3], out, "NoGAN")
 
 
+@app.command("predict")
+@user_errors
+def predict(
+    source: Annotated[Path, typer.Argument(help="An image, a video (.mp4, .mov, .avi, .mkv, .webm) or a folder of them "
+                                                "(searched recursively).")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file, or folder for a folder input "
+                                                   "[default: <name>_color beside the input].")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="An exported model.safetensors [default: the best trained under "
+                                                       "runs/: NoGAN, else U-Net, else DCGAN].")] = None,
+    render_size: Annotated[Optional[int], typer.Option(min=32, help="Working resolution the model sees (a multiple of "
+                                                                    "32) [default: its training size]. Colour is "
+                                                                    "upsampled and joined with the full-resolution L.")] = None,
+    compare: Annotated[bool, typer.Option(help="Write gray input | colour side by side.")] = False,
+    smooth: Annotated[float, typer.Option(min=0.0, max=0.99, help="Videos: weight of the previous frame's colour "
+                                                                  "(0 = off; 0.5 calms flicker).")] = 0.0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images or frames per model call.")] = 16,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... [default: cuda if available].")] = None,
+):
+    """Colorize your own photos, folders and videos with a trained model. Output images keep the
+    input's size and format; colour inputs are made gray first."""
+    from nogancolor.colorize import Colorizer
+    from nogancolor.predict import colorize_images, find_model, is_video, plan
+    from nogancolor.video import colorize_video
+
+    model = model or find_model()
+    if model is None:
+        fail("no trained model under runs/: train one (`nogancolor train nogan`, `train unet` or `train dcgan`) or pass --model")
+    colorizer = Colorizer.from_checkpoint(model, device=device, render_size=render_size)
+    pairs = plan(source, output, compare)
+    if not pairs:
+        fail(f"{source}: no images or videos in this folder")
+    progress = sys.stderr.isatty()
+    images = [(src, dst) for src, dst in pairs if not is_video(src)]
+    failures = colorize_images(colorizer, images, compare=compare, batch_size=batch_size, progress=progress)
+    for src, dst in pairs:
+        if is_video(src):
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                n = colorize_video(colorizer, src, dst, smooth=smooth, batch_size=batch_size, progress=progress)
+                typer.echo(f"{src}: {n} frames -> {dst}", err=True)
+            except (ValueError, OSError) as e:
+                failures.append(str(e))
+    if len(pairs) == 1 and failures:
+        fail(failures[0])
+    done = len(pairs) - len(failures)
+    target = output or (pairs[0][1] if len(pairs) == 1 else pairs[0][1].parent)
+    psnr = colorizer.config.get("metrics", {}).get("val_psnr")
+    about = f"{colorizer.name}" + (f", val PSNR {psnr:.2f} dB" if psnr else "") + f", render size {colorizer.render_size}"
+    typer.echo(f"colorized {done} of {len(pairs)} with {model} ({about}) -> {target}")
+    if failures:
+        for line in failures:
+            typer.secho(f"  failed: {line}", fg=typer.colors.RED, err=True)
+        fail(f"{len(failures)} of {len(pairs)} inputs failed (listed above)")
+
+
 def report(config: dict, out: Path, name: str = "exported"):
     m = config["metrics"]
     typer.echo(f"{name}: val ab MSE {m['val_ab_mse']:.5f}, val PSNR {m['val_psnr']:.2f} dB "

@@ -52,6 +52,9 @@ class CheckpointError(RuntimeError):
 
 def read_config(path: Path, fmt: str = FORMAT) -> dict:
     """The JSON config beside an exported model, checked to be of format `fmt`."""
+    if Path(path).suffix not in (".safetensors", ".json"):
+        raise CheckpointError(f"{path}: not an exported model (.safetensors + .json); pickled checkpoints such as "
+                              ".pth files are never loaded, since unpickling can run code")
     path = Path(path).with_suffix(".json")
     try:
         config = json.loads(path.read_text())

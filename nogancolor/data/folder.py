@@ -38,13 +38,18 @@ def fingerprint(files: list[Path], root: Path, size: int) -> str:
     return h.hexdigest()
 
 
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode (gray, 16-bit, palette, alpha) -> 8-bit RGB, upright by its EXIF orientation."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        img = img.point(lambda v: v / 256).convert("L")
+    return img.convert("RGB")
+
+
 def decode_image(path: Path, size: int) -> np.ndarray:
     """One file -> uint8 (size, size, 3); any mode (gray, 16-bit, palette, alpha) becomes RGB."""
     with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img)
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-            img = img.point(lambda v: v / 256).convert("L")
-        img = img.convert("RGB")
+        img = to_rgb(img)
         if img.size != (size, size):
             img = ImageOps.fit(img, (size, size), Image.Resampling.BICUBIC)
         return np.asarray(img, dtype=np.uint8)

@@ -1,0 +1,85 @@
+"""`nogancolor predict`: colorize files, folders and videos with a trained model.
+
+Which model: the one given, else the best trained in this project's runs/ folder (NoGAN first,
+then U-Net, then DCGAN; the highest val PSNR among a method's runs). Images keep their size and
+format; videos keep their frame rate. Bad inputs in a folder are listed, the rest are done.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from fastprogress.fastprogress import progress_bar
+
+from .colorize import Colorizer, ImageError, open_image, save_image, side_by_side
+from .data.folder import IMAGE_SUFFIXES
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
+METHOD_PREFERENCE = ("nogan", "unet", "dcgan")
+
+
+def find_model(root: Path = Path("runs")) -> Path | None:
+    """The best exported generator under `root` by METHOD_PREFERENCE, then val PSNR."""
+    found = []
+    for config_path in Path(root).glob("**/model.json"):
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if config.get("method") in METHOD_PREFERENCE and config_path.with_suffix(".safetensors").exists():
+            rank = METHOD_PREFERENCE.index(config["method"])
+            found.append((rank, -config.get("metrics", {}).get("val_psnr", 0.0), str(config_path)))
+    return Path(min(found)[2]).with_suffix(".safetensors") if found else None
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def plan(source: Path, output: Path | None, compare: bool = False) -> list[tuple[Path, Path]]:
+    """-> (input, output) pairs. A folder maps to a folder (same relative names, recursively);
+    a file to `output` or `<stem>_color<suffix>` beside it (`_compare` with --compare)."""
+    source = Path(source)
+    if source.is_dir():
+        out_dir = Path(output) if output else source.with_name(source.name + "_color")
+        files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith(".")
+                       and (p.suffix.lower() in IMAGE_SUFFIXES or is_video(p)))
+        return [(f, out_dir / f.relative_to(source)) for f in files]
+    if not source.exists():
+        raise ImageError(f"{source}: no such file or folder")
+    tag = "_compare" if compare else "_color"
+    return [(source, Path(output) if output else source.with_name(f"{source.stem}{tag}{source.suffix}"))]
+
+
+def colorize_images(colorizer: Colorizer, pairs, compare=False, batch_size=16, progress=True) -> list[str]:
+    """Colorize image files in batches; -> one "name: reason" line per input that failed."""
+    failures = []
+    chunks = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]
+    for chunk in progress_bar(chunks, leave=False) if progress and len(pairs) > 1 else chunks:
+        opened = []
+        for src, dst in chunk:
+            try:
+                opened.append((src, dst, open_image(src)))
+            except ImageError as e:
+                failures.append(str(e))
+        if not opened:
+            continue
+        frames = [torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None] for _, _, (rgb, _) in opened]
+        for (src, dst, (rgb, alpha)), colour in zip(opened, colorizer.colorize_frames(frames)):
+            result = _to_image(colour[0], alpha)
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                save_image(side_by_side(rgb, result) if compare else result, dst)
+            except (ImageError, OSError) as e:
+                failures.append(str(e) if isinstance(e, ImageError) else f"{dst}: could not be written ({e.strerror or e})")
+    return failures
+
+
+def _to_image(colour: torch.Tensor, alpha=None):
+    from PIL import Image
+
+    image = Image.fromarray(colour.permute(1, 2, 0).numpy())
+    if alpha is not None:
+        image.putalpha(alpha)
+    return image

@@ -1,0 +1,232 @@
+import json
+import pickle
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli.main import app
+from nogancolor.color import rgb_to_lab
+from nogancolor.colorize import Colorizer, ImageError, open_image
+from nogancolor.predict import find_model
+from nogancolor.training import train_unet
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(prepared, tmp_path_factory):
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("model") / "unet-hue"
+    train_unet(prepared, out, epochs=3, bs=8, base=8, progress=False)
+    return out / "model.safetensors"
+
+
+@pytest.fixture(scope="module")
+def colorizer(checkpoint):
+    return Colorizer.from_checkpoint(checkpoint, device="cpu")
+
+
+def photo(width=120, height=80, seed=0) -> np.ndarray:
+    """A smooth colour picture with fine noise on top: detail the 32x32 model never sees."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
+    base = np.stack([0.5 + 0.4 * np.sin(6 * xx), 0.4 + 0.3 * np.cos(5 * yy), 0.5 + 0.4 * np.sin(4 * (xx + yy))], -1)
+    return (np.clip(base + rng.normal(0, 0.08, base.shape), 0, 1) * 255).astype(np.uint8)
+
+
+def lightness(image) -> torch.Tensor:
+    rgb = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+    return rgb_to_lab(rgb)[0, 0]
+
+
+def test_output_has_the_input_size_colour_and_its_full_resolution_lightness(colorizer):
+    source = Image.fromarray(photo())
+    result = colorizer.colorize(source)
+    assert result.size == source.size and result.mode == "RGB"
+    rgb = np.array(result).astype(int)
+    assert np.abs(rgb[..., 0] - rgb[..., 2]).mean() > 2  # not gray
+    # the pixel-level detail comes from the input's own L, not from the 32x32 working size
+    assert (lightness(result) - lightness(source)).abs().mean() < 1.0
+
+
+@pytest.mark.parametrize("kind", ["gray.jpg", "gray16.png", "rgba.png", "photo.webp", "photo.bmp", "photo.tif", "palette.png"])
+def test_common_formats_and_modes(colorizer, tmp_path, kind):
+    rgb = photo(64, 48)
+    gray = np.array(Image.fromarray(rgb).convert("L"))
+    image = {
+        "gray.jpg": Image.fromarray(gray),
+        "gray16.png": Image.fromarray(gray.astype(np.uint16) * 257),
+        "rgba.png": Image.fromarray(np.dstack([rgb, np.full(gray.shape, 128, np.uint8)])),
+        "palette.png": Image.fromarray(rgb).convert("P"),
+    }.get(kind, Image.fromarray(rgb))
+    path = tmp_path / kind
+    image.save(path)
+    result = colorizer.colorize(path)
+    assert result.size == (64, 48)
+    if kind == "rgba.png":
+        assert result.mode == "RGBA" and np.array(result)[..., 3].min() == 128
+    if kind == "gray16.png":  # 16-bit input keeps its lightness
+        assert (lightness(result) - lightness(Image.fromarray(gray))).abs().mean() < 1.5
+
+
+def test_exif_orientation_is_applied(colorizer, tmp_path):
+    image = Image.fromarray(photo(60, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees to display upright
+    image.save(tmp_path / "rotated.jpg", exif=exif)
+    assert colorizer.colorize(tmp_path / "rotated.jpg").size == (30, 60)
+
+
+def test_python_api_takes_arrays(colorizer):
+    assert colorizer.colorize(photo(40, 40)).size == (40, 40)
+    with pytest.raises(ImageError, match="uint8 or uint16"):
+        open_image(np.zeros((4, 4), np.float32))
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_error_line(result, *fragments):
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def fake_png_header(path: Path, width: int, height: int):
+    """A PNG whose header claims width x height (no pixel data): what a huge image looks like before decoding."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def test_bad_single_inputs_give_one_error_line(checkpoint, tmp_path):
+    good = tmp_path / "good.jpg"
+    Image.fromarray(photo()).save(good)
+    (tmp_path / "text.png").write_text("not an image at all")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "truncated.jpg").write_bytes(good.read_bytes()[:400])
+    fake_png_header(tmp_path / "huge.png", 20000, 20000)
+    (tmp_path / "a_file").write_text("x")
+    cases = {
+        "text.png": "not an image",
+        "empty.jpg": "not an image",
+        "truncated.jpg": "could not be read",
+        "huge.png": "megapixel limit",
+        "missing.png": "no such file",
+    }
+    for name, message in cases.items():
+        one_error_line(run("predict", tmp_path / name, "--model", checkpoint), name, message)
+    one_error_line(run("predict", good, "--model", checkpoint, "-o", tmp_path / "a_file" / "out.png"), "could not be written")
+    one_error_line(run("predict", good, "--model", checkpoint, "-o", tmp_path / "out.xyz"), "unknown image format")
+    one_error_line(run("predict", good, "--model", checkpoint, "--render-size", 48), "multiple of 32")
+    assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written
+
+
+def test_bad_checkpoints_are_refused_without_running_code(checkpoint, tmp_path):
+    good = tmp_path / "good.jpg"
+    Image.fromarray(photo()).save(good)
+    config = json.loads(checkpoint.with_suffix(".json").read_text())
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    (tmp_path / "evil.safetensors").write_bytes(pickle.dumps({"weights": Payload()}))
+    (tmp_path / "evil.json").write_text(json.dumps(config))
+    (tmp_path / "payload.pth").write_bytes(pickle.dumps(Payload()))
+    (tmp_path / "cut.safetensors").write_bytes(checkpoint.read_bytes()[:1000])
+    (tmp_path / "cut.json").write_text(json.dumps(config))
+    (tmp_path / "other.safetensors").write_bytes(checkpoint.read_bytes())
+    (tmp_path / "other.json").write_text('{"format": "someone-else"}')
+    for name, message in [("evil.safetensors", "could not be loaded"), ("payload.pth", "never loaded"),
+                          ("cut.safetensors", "could not be loaded"), ("other.safetensors", "not a nogancolor generator")]:
+        one_error_line(run("predict", good, "--model", tmp_path / name), message)
+    assert not marker.exists()
+
+
+def test_a_folder_keeps_names_does_the_good_files_and_lists_the_bad(checkpoint, tmp_path):
+    src = tmp_path / "images"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(photo(50, 40)).save(src / "a.png")
+    Image.fromarray(photo(30, 70)).save(src / "sub" / "b.jpg")
+    (src / "broken.png").write_text("oops")
+    result = run("predict", src, "-o", tmp_path / "out", "--model", checkpoint)
+    assert result.exit_code == 1
+    assert "colorized 2 of 3" in result.output and "broken.png" in result.output and "1 of 3 inputs failed" in result.output
+    assert Image.open(tmp_path / "out" / "a.png").size == (50, 40)
+    assert Image.open(tmp_path / "out" / "sub" / "b.jpg").size == (30, 70)
+    assert not (tmp_path / "out" / "broken.png").exists()
+
+
+def test_compare_puts_gray_beside_colour(checkpoint, tmp_path):
+    Image.fromarray(photo(50, 40)).save(tmp_path / "p.png")
+    assert run("predict", tmp_path / "p.png", "--compare", "--model", checkpoint).exit_code == 0
+    side = np.array(Image.open(tmp_path / "p_compare.png")).astype(int)
+    assert side.shape == (40, 100, 3)
+    left, right = side[:, :50], side[:, 50:]
+    assert np.abs(left[..., 0] - left[..., 2]).max() == 0 and np.abs(right[..., 0] - right[..., 2]).mean() > 2
+
+
+def test_without_model_the_best_trained_one_is_used(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(photo()).save("p.png")
+    one_error_line(run("predict", "p.png"), "no trained model under runs/")
+    for name, method, psnr in [("unet-a", "unet", 20.0), ("nogan-a", "nogan", 18.0), ("nogan-b", "nogan", 19.0), ("dcgan", "dcgan", 30.0)]:
+        (Path("runs") / name).mkdir(parents=True)
+        (Path("runs") / name / "model.safetensors").write_bytes(checkpoint.read_bytes())
+        config = dict(json.loads(checkpoint.with_suffix(".json").read_text()), method=method, metrics={"val_psnr": psnr})
+        (Path("runs") / name / "model.json").write_text(json.dumps(config))
+    assert find_model() == Path("runs/nogan-b/model.safetensors")
+    result = run("predict", "p.png")
+    assert result.exit_code == 0 and "runs/nogan-b/model.safetensors (nogan, val PSNR 19.00 dB" in result.output
+
+
+def make_video(path: Path, frames: list[np.ndarray], fps: int = 10):
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode(None))
+
+
+def read_video(path: Path):
+    import av
+
+    with av.open(str(path)) as v:
+        stream = v.streams.video[0]
+        return [f.to_ndarray(format="rgb24") for f in v.decode(stream)], stream.average_rate
+
+
+def test_video_keeps_frames_and_fps_and_smoothing_calms_flicker(checkpoint, tmp_path):
+    still = photo(64, 48)
+    frames = [still if i % 2 else still[:, ::-1].copy() for i in range(12)]  # alternating: flicker
+    make_video(tmp_path / "clip.mp4", frames, fps=10)
+    assert run("predict", tmp_path / "clip.mp4", "--model", checkpoint, "-o", tmp_path / "raw.mp4").exit_code == 0
+    assert run("predict", tmp_path / "clip.mp4", "--model", checkpoint, "--smooth", 0.8, "-o", tmp_path / "calm.mp4").exit_code == 0
+    raw, fps = read_video(tmp_path / "raw.mp4")
+    calm, _ = read_video(tmp_path / "calm.mp4")
+    assert len(raw) == len(calm) == 12 and fps == 10 and raw[0].shape == (48, 64, 3)
+
+    def chroma_jumps(video):
+        ab = [rgb_to_lab(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255)[0, 1:] for f in video]
+        return float(sum((a - b).abs().mean() for a, b in zip(ab, ab[1:])))
+
+    assert chroma_jumps(calm) < 0.5 * chroma_jumps(raw)
+    (tmp_path / "fake.mp4").write_text("not a video")
+    one_error_line(run("predict", tmp_path / "fake.mp4", "--model", checkpoint), "not a readable video")

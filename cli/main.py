@@ -295,6 +295,29 @@ def predict(
         fail(f"{len(failures)} of {len(pairs)} inputs failed (listed above)")
 
 
+@app.command("serve")
+@user_errors
+def serve(
+    model: Annotated[Optional[list[Path]], typer.Option(help="An exported model.safetensors; repeat for several "
+                                                             "[default: the best NoGAN, U-Net and DCGAN under runs/].")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps the page on this machine.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the web page.")] = 8000,
+    max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Uploads above this size are refused.")] = 20.0,
+    render_size: Annotated[Optional[int], typer.Option(min=32, help="Working resolution (see `predict`).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... [default: cuda if available].")] = None,
+):
+    """Open a web page where you drop an image and see it colorized by each loaded model, side by
+    side with the gray input, with download links."""
+    from nogancolor.serve import best_per_method
+    from nogancolor.serve import serve as run
+
+    paths = model or best_per_method()
+    if not paths:
+        fail("no trained model under runs/: train one (`nogancolor train nogan`, `train unet` or `train dcgan`) or pass --model")
+    typer.echo(f"serving {len(paths)} model(s) on http://{host}:{port}/ (Ctrl-C stops)")
+    run(paths, host=host, port=port, max_upload_mb=max_upload_mb, device=device, render_size=render_size)
+
+
 def report(config: dict, out: Path, name: str = "exported"):
     m = config["metrics"]
     typer.echo(f"{name}: val ab MSE {m['val_ab_mse']:.5f}, val PSNR {m['val_psnr']:.2f} dB "

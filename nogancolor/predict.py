@@ -19,16 +19,16 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 METHOD_PREFERENCE = ("nogan", "unet", "dcgan")
 
 
-def find_model(root: Path = Path("runs")) -> Path | None:
-    """The best exported generator under `root` by METHOD_PREFERENCE, then val PSNR."""
+def find_model(root: Path = Path("runs"), methods=METHOD_PREFERENCE) -> Path | None:
+    """The best exported generator under `root` by the order of `methods`, then val PSNR."""
     found = []
     for config_path in Path(root).glob("**/model.json"):
         try:
             config = json.loads(config_path.read_text())
         except (OSError, ValueError):
             continue
-        if config.get("method") in METHOD_PREFERENCE and config_path.with_suffix(".safetensors").exists():
-            rank = METHOD_PREFERENCE.index(config["method"])
+        if config.get("method") in methods and config_path.with_suffix(".safetensors").exists():
+            rank = methods.index(config["method"])
             found.append((rank, -config.get("metrics", {}).get("val_psnr", 0.0), str(config_path)))
     return Path(min(found)[2]).with_suffix(".safetensors") if found else None
 

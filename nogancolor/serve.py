@@ -1,0 +1,86 @@
+"""`nogancolor serve`: a small web page to colorize an uploaded image with one or more models.
+
+FastAPI serves one plain HTML page and a JSON endpoint; results come back as PNG data URLs the
+page shows side by side (gray input | each model) with download links. Binds to 127.0.0.1 by
+default; uploads above `max_upload_mb` are refused with a message, never read whole.
+"""
+
+import base64
+import io
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from PIL import Image
+
+from .colorize import Colorizer, ImageError, open_image
+from .predict import METHOD_PREFERENCE, find_model
+
+PAGE = Path(__file__).with_name("serve_page.html")
+
+
+def best_per_method(root: Path = Path("runs")) -> list[Path]:
+    """The best exported model of each method under `root` (NoGAN, U-Net, DCGAN order)."""
+    found = []
+    for method in METHOD_PREFERENCE:
+        path = find_model(root, methods=(method,))
+        if path:
+            found.append(path)
+    return found
+
+
+def png_data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def create_app(colorizers: dict[str, Colorizer], max_upload_mb: float = 20) -> FastAPI:
+    """The web app over named colorizers (a name is shown on the page and picks the model)."""
+    app = FastAPI(title="nogancolor", docs_url=None, redoc_url=None)
+    limit = int(max_upload_mb * 1024 * 1024)
+
+    @app.get("/", response_class=HTMLResponse)
+    def page():
+        return PAGE.read_text().replace("{{MAX_MB}}", f"{max_upload_mb:g}")
+
+    @app.get("/api/models")
+    def models():
+        return [{"name": name, "method": c.name, "val_psnr": c.config.get("metrics", {}).get("val_psnr")}
+                for name, c in colorizers.items()]
+
+    @app.post("/api/colorize")
+    async def colorize(request: Request, models: str = ""):
+        if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:
+            raise HTTPException(413, f"the upload is larger than the {max_upload_mb:g} MB limit")
+        data = bytearray()
+        async for part in request.stream():
+            data += part
+            if len(data) > limit:
+                raise HTTPException(413, f"the upload is larger than the {max_upload_mb:g} MB limit")
+        if not data:
+            raise HTTPException(400, "no image received")
+        names = [n for n in models.split(",") if n] or list(colorizers)[:1]
+        unknown = [n for n in names if n not in colorizers]
+        if unknown:
+            raise HTTPException(400, f"unknown model {unknown[0]!r}; loaded: {', '.join(colorizers)}")
+        try:
+            rgb, _ = open_image(io.BytesIO(bytes(data)))
+        except ImageError as e:
+            raise HTTPException(400, str(e)) from e
+        results = [{"model": n, "image": png_data_url(colorizers[n].colorize(rgb))} for n in names]
+        return {"width": rgb.width, "height": rgb.height, "gray": png_data_url(rgb.convert("L")), "results": results}
+
+    return app
+
+
+def serve(model_paths: list[Path], host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 20,
+          device=None, render_size: int | None = None) -> None:
+    import uvicorn
+
+    colorizers = {}
+    for path in model_paths:
+        colorizer = Colorizer.from_checkpoint(path, device=device, render_size=render_size)
+        name = f"{colorizer.name} ({Path(path).parent.name})"
+        colorizers[name] = colorizer
+    uvicorn.run(create_app(colorizers, max_upload_mb), host=host, port=port, log_level="warning")

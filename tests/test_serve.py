@@ -1,0 +1,122 @@
+"""The web app: API behaviour with FastAPI's TestClient, and end to end in headless Chromium."""
+
+import base64
+import io
+import shutil
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from nogancolor.colorize import Colorizer
+from nogancolor.serve import create_app
+from nogancolor.training import train_unet
+
+
+@pytest.fixture(scope="module")
+def app(prepared, tmp_path_factory):
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("serve") / "unet"
+    train_unet(prepared, out, epochs=3, bs=8, base=8, progress=False)
+    colorizer = Colorizer.from_checkpoint(out / "model.safetensors", device="cpu")
+    return create_app({"unet (a)": colorizer, "unet (b)": colorizer}, max_upload_mb=0.05)
+
+
+def png_bytes(width=90, height=60) -> bytes:
+    yy, xx = np.mgrid[0:height, 0:width]
+    rgb = np.stack([xx * 255 // width, yy * 255 // height, np.full_like(xx, 128)], -1).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def decode(data_url: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1])))
+
+
+def assert_coloured(image: Image.Image, size):
+    rgb = np.array(image.convert("RGB")).astype(int)
+    assert image.size == size and np.abs(rgb[..., 0] - rgb[..., 2]).mean() > 2
+
+
+def test_api_colorizes_with_each_chosen_model(app):
+    client = TestClient(app)
+    assert [m["name"] for m in client.get("/api/models").json()] == ["unet (a)", "unet (b)"]
+    body = client.post("/api/colorize", params={"models": "unet (a),unet (b)"}, content=png_bytes()).json()
+    assert [r["model"] for r in body["results"]] == ["unet (a)", "unet (b)"]
+    for result in body["results"]:
+        assert_coloured(decode(result["image"]), (90, 60))
+    assert decode(body["gray"]).mode == "L"
+
+
+def test_api_refuses_bad_uploads_with_a_message(app):
+    client = TestClient(app)
+    too_big = client.post("/api/colorize", content=b"x" * 200_000)
+    assert too_big.status_code == 413 and "0.05 MB limit" in too_big.json()["detail"]
+    not_image = client.post("/api/colorize", content=b"hello")
+    assert not_image.status_code == 400 and "not an image" in not_image.json()["detail"]
+    unknown = client.post("/api/colorize", params={"models": "nope"}, content=png_bytes())
+    assert unknown.status_code == 400 and "unknown model" in unknown.json()["detail"]
+
+
+def find_browser():
+    chromium, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("headless Chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)")
+    return chromium, driver
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_page_end_to_end_in_headless_chromium(app, tmp_path):
+    import uvicorn
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chromium, driver_path = find_browser()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        browser.get(f"http://127.0.0.1:{port}/")
+        wait = WebDriverWait(browser, 60)
+        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#models input")) == 2)
+        browser.find_elements(By.CSS_SELECTOR, "#models input")[1].click()  # untick the second model
+        (tmp_path / "photo.png").write_bytes(png_bytes())
+        browser.find_element(By.ID, "file").send_keys(str(tmp_path / "photo.png"))
+        browser.find_element(By.ID, "go").click()
+        wait.until(lambda b: "done" in b.find_element(By.ID, "status").text)
+        figures = browser.find_elements(By.CSS_SELECTOR, "#results figure")
+        assert [f.find_element(By.TAG_NAME, "figcaption").text.split(" download")[0] for f in figures] == ["gray input", "unet (a)"]
+        src = figures[1].find_element(By.TAG_NAME, "img").get_attribute("src")
+        assert_coloured(decode(src), (90, 60))
+        assert figures[1].find_element(By.TAG_NAME, "a").get_attribute("download") == "photo_unet.png"
+
+        (tmp_path / "big.png").write_bytes(b"\x89PNG" + b"0" * 100_000)  # over the 0.05 MB limit
+        browser.find_element(By.ID, "file").send_keys(str(tmp_path / "big.png"))
+        browser.find_element(By.ID, "go").click()
+        wait.until(lambda b: b.find_element(By.ID, "error").text)
+        assert "MB limit" in browser.find_element(By.ID, "error").text
+    finally:
+        browser.quit()
+        server.should_exit = True
+        thread.join(timeout=10)

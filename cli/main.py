@@ -240,6 +240,36 @@ def train_nogan(
         report(results[3], out, "NoGAN")
 
 
+class EvalSet(str, Enum):
+    val = "val"
+    test = "test"
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="An exported model.safetensors (any method).")],
+    set_: Annotated[EvalSet, typer.Option("--set", help="val: the validation images of the model's split; test: the "
+                                                         "official test set.")] = EvalSet.val,
+    data: DataOpt = Path("data/cifar10"),
+    split: Annotated[Optional[Split], typer.Option(help="Validation split to use [default: the model's own].")] = None,
+    classifier: Annotated[Path, typer.Option(help="CIFAR-10 classifier for accuracy and the Frechet classifier "
+                                                  "distance (skipped if missing).")] = Path("runs/classifier/model.safetensors"),
+    bs: BatchOpt = 256,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... [default: cpu].")] = None,
+):
+    """Measure a trained model on a whole set: ab MSE, PSNR, SSIM, ab-error AuC, colorfulness,
+    classifier accuracy on its colorizations, Frechet classifier distance. Writes
+    eval-<set>.json and .csv beside the checkpoint."""
+    from nogancolor.evaluate import evaluate_checkpoint
+
+    record = evaluate_checkpoint(checkpoint, data, set_.value, split.value if split else None, classifier, bs=bs,
+                                 device=device, progress=sys.stderr.isatty())
+    for key, value in record.items():
+        typer.echo(f"{key:32s} {value:.4f}" if isinstance(value, float) else f"{key:32s} {value}")
+    typer.echo(f"-> {Path(checkpoint).parent / ('eval-' + set_.value)}.json, .csv")
+
+
 @app.command("predict")
 @user_errors
 def predict(

@@ -1,0 +1,150 @@
+"""Measure a trained generator on a whole validation or test set (`nogancolor evaluate`).
+
+Every method is measured the same way on the picture a user sees (input L + predicted ab):
+
+- ab MSE on the model's scale (the U-Net's loss) and PSNR / SSIM of the RGB picture (torchmetrics),
+- AuC: area under the cumulative distribution of per-pixel ab error (Euclidean, CIE units) over
+  thresholds 0..150, normalised to [0, 1] (Zhang et al. 2016, "Colorful Image Colorization"),
+- colorfulness (Hasler & Suesstrunk 2003) of predictions and of the real images: washed-out
+  outputs score far below the truth,
+- semantic interpretability: top-1 accuracy of the project's CIFAR-10 classifier on colorized,
+  real and gray images,
+- Frechet classifier distance: the Frechet distance between Gaussians fitted to the classifier's
+  pooled last-block features of real and colorized images. Same formula as FID, but in this
+  small CIFAR-10 classifier's feature space, NOT Inception's: not comparable to published FIDs.
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import torch
+import torch.nn.functional as F
+from fastprogress.fastprogress import progress_bar
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from .classify import DEFAULT_CLASSIFIER, load_classifier
+from .color import AB_SCALE, lab_to_model, model_to_rgb, rgb_to_lab
+from .data import load_prepared, load_split, read_meta
+from .data.splits import split_path
+from .export import load_generator
+
+SETS = ("val", "test")
+AUC_MAX = 150
+
+
+def ab_error_auc(pred_ab: torch.Tensor, true_ab: torch.Tensor, max_threshold: int = AUC_MAX) -> float:
+    """Share of pixels whose ab error (CIE units) is within t, averaged over t = 0, 1, ..., max."""
+    return float(ab_error_cdf(pred_ab, true_ab, max_threshold).mean())
+
+
+def ab_error_cdf(pred_ab: torch.Tensor, true_ab: torch.Tensor, max_threshold: int = AUC_MAX) -> torch.Tensor:
+    """(max+1,) share of pixels with Euclidean ab error <= t, for t = 0..max (CIE units in)."""
+    error = (pred_ab.float() - true_ab.float()).norm(dim=1).flatten()
+    thresholds = torch.arange(max_threshold + 1, dtype=error.dtype)
+    return (error[None, :] <= thresholds[:, None]).float().mean(1)
+
+
+def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
+    """Per-image colorfulness M of (N,3,H,W) RGB in [0,1], on the 0..255 scale of the paper:
+    sigma_rgyb + 0.3 mu_rgyb with rg = R - G, yb = (R + G)/2 - B."""
+    r, g, b = (rgb.float() * 255).unbind(1)
+    rg, yb = (r - g).flatten(1), (0.5 * (r + g) - b).flatten(1)
+    sigma = (rg.var(1, unbiased=False) + yb.var(1, unbiased=False)).sqrt()
+    mu = (rg.mean(1) ** 2 + yb.mean(1) ** 2).sqrt()
+    return sigma + 0.3 * mu
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to feature rows of `a` and `b`."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    covmean = scipy.linalg.sqrtm(cov_a @ cov_b)
+    covmean = covmean.real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean))
+
+
+def pooled_features(classifier, rgb: torch.Tensor) -> torch.Tensor:
+    return F.adaptive_avg_pool2d(classifier.features(rgb)[-1], 1).flatten(1)
+
+
+def evaluation_images(data: Path, split: str, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images, labels) of the split's validation images or of the official test set."""
+    if which not in SETS:
+        raise ValueError(f"unknown set {which!r}; choose one of {', '.join(SETS)}")
+    if which == "test":
+        images, labels, _ = load_prepared(data, "test")
+        return images, labels
+    images, labels, _ = load_prepared(data, "train")
+    val_idx = load_split(split_path(data, split))[1]
+    return images[val_idx], labels[val_idx]
+
+
+@torch.no_grad()
+def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, classifier=None, bs: int = 256,
+                       device=None, progress: bool = False) -> dict:
+    """All metrics of `generator` (L -> scaled ab, eval mode) over uint8 `images` (N,3,H,W)."""
+    device = torch.device(device or "cpu")
+    generator = generator.to(device).eval()
+    if classifier is not None:
+        classifier = classifier.to(device).eval()
+    sums = {k: 0.0 for k in ("ab_mse", "psnr", "ssim", "colorfulness_pred", "colorfulness_true")}
+    cdf, correct = torch.zeros(AUC_MAX + 1), {"colorized": 0, "real": 0, "gray": 0}
+    feats_real, feats_pred = [], []
+    batches = range(0, len(images), bs)
+    for i in progress_bar(batches, leave=False) if progress else batches:
+        rgb = images[i:i + bs].to(device).float() / 255
+        l_norm, ab_true = lab_to_model(rgb_to_lab(rgb))
+        ab_pred = generator(l_norm).float()
+        pred_rgb, true_rgb = model_to_rgb(l_norm, ab_pred), model_to_rgb(l_norm, ab_true)
+        n = len(rgb)
+        sums["ab_mse"] += (ab_pred - ab_true).pow(2).flatten(1).mean(1).sum().item()
+        sums["psnr"] += peak_signal_noise_ratio(pred_rgb, true_rgb, data_range=1.0, reduction="none", dim=(1, 2, 3)).sum().item()
+        sums["ssim"] += structural_similarity_index_measure(pred_rgb, true_rgb, data_range=1.0, reduction="sum").item()
+        sums["colorfulness_pred"] += colorfulness(pred_rgb).sum().item()
+        sums["colorfulness_true"] += colorfulness(true_rgb).sum().item()
+        cdf += ab_error_cdf(ab_pred * AB_SCALE, ab_true * AB_SCALE).cpu() * n
+        if classifier is not None:
+            gray_rgb = model_to_rgb(l_norm, torch.zeros_like(ab_true))
+            y = labels[i:i + bs].to(device)
+            for name, x in (("colorized", pred_rgb), ("real", true_rgb), ("gray", gray_rgb)):
+                correct[name] += (classifier(x).argmax(1) == y).sum().item()
+            feats_real.append(pooled_features(classifier, true_rgb).cpu())
+            feats_pred.append(pooled_features(classifier, pred_rgb).cpu())
+    n = len(images)
+    result = {k: v / n for k, v in sums.items()}
+    result["auc"] = float((cdf / n).mean())
+    if classifier is not None:
+        result.update({f"accuracy_{k}": v / n for k, v in correct.items()})
+        result["frechet_classifier_distance"] = frechet_distance(torch.cat(feats_real).double().numpy(),
+                                                                 torch.cat(feats_pred).double().numpy())
+    return result
+
+
+def evaluate_checkpoint(checkpoint: Path, data: Path | None = None, which: str = "val", split: str | None = None,
+                        classifier: Path | None = DEFAULT_CLASSIFIER, bs: int = 256, device=None, progress=False,
+                        out: Path | None = None) -> dict:
+    """Evaluate an exported generator on its own split's validation set (or `split`'s) or the
+    test set; writes eval-<set>.json and .csv beside the checkpoint (or at `out`). -> the record."""
+    generator, config = load_generator(checkpoint)
+    data = Path(data or "data/cifar10")
+    split = split or config.get("split", "hue")
+    images, labels = evaluation_images(data, split, which)
+    model = None
+    if classifier is not None and Path(classifier).with_suffix(".json").exists():
+        model, classifier_config = load_classifier(classifier)
+    metrics = evaluate_generator(generator, images, labels, model, bs=bs, device=device, progress=progress)
+    record = {"checkpoint": str(checkpoint), "method": config.get("method"), "split": split, "seed": config.get("seed"),
+              "set": which, "n_images": len(images), "dataset": read_meta(data).get("source"),
+              "classifier": str(classifier) if model is not None else None,
+              "classifier_test_accuracy": classifier_config["test_accuracy"] if model is not None else None, **metrics}
+    stem = Path(out) if out else Path(checkpoint).parent / f"eval-{which}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    with stem.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(record))
+        writer.writeheader()
+        writer.writerow(record)
+    return record

@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOGANCOLOR := $(VENV)/bin/nogancolor
 DATA_SOURCE := $(if $(NOGANCOLOR_DATA),--path $(NOGANCOLOR_DATA),)
-EPOCHS ?= 3
-N_TRAIN ?= 5000
+PROFILE ?= quick
+SEEDS ?= 0
 
 .PHONY: install test compare benchmark
 
@@ -22,12 +22,10 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest
 
-# The U-Net part of the comparison (DCGAN and NoGAN join in later issues): a quick profile.
+# The whole study: data, the three methods on both splits, evaluation, reports/$(PROFILE)/report.md.
 compare: $(STAMP)
 	$(NOGANCOLOR) data prepare $(DATA_SOURCE)
-	for split in hue random; do \
-		$(NOGANCOLOR) train unet --split $$split --epochs $(EPOCHS) --n-train $(N_TRAIN) --out runs/compare/unet-$$split --force || exit 1; \
-	done
+	$(NOGANCOLOR) compare --profile $(PROFILE) --seeds $(SEEDS)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/train_speed.py

@@ -115,7 +115,7 @@ def train_unet(
     n_train: NTrainOpt = None,
     n_val: NValOpt = None,
     seed: SeedOpt = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/unet-<split> or runs/unet-<arch>-<split>].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/unet-<split> or runs/unet-<arch>-<split>).")] = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
 ):
@@ -144,7 +144,7 @@ def train_dcgan(
     n_train: NTrainOpt = None,
     n_val: NValOpt = None,
     seed: SeedOpt = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/dcgan-<split>].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/dcgan-<split>).")] = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
 ):
@@ -205,7 +205,7 @@ def train_nogan(
     feature_net: Annotated[FeatureNet, typer.Option(help="Feature loss network: cifar (the project's classifier, "
                                                          "see `train classifier`) or vgg16_bn (ImageNet weights, needs internet once).")] = FeatureNet.cifar,
     classifier: Annotated[Optional[Path], typer.Option(help="--feature-net cifar: the classifier's model.safetensors "
-                                                            "[default: runs/classifier/model.safetensors].")] = None,
+                                                            "(default: runs/classifier/model.safetensors).")] = None,
     feature_weight: Annotated[float, typer.Option(help="Stage 3: weight of the feature loss (DeOldify: 1.5).")] = 1.5,
     adv_weight: Annotated[float, typer.Option(help="Stage 3: weight of the adversarial loss (DeOldify: 1).")] = 1.0,
     critic_thresh: Annotated[float, typer.Option(help="Stage 3: the critic trains until its mean BCE falls under "
@@ -217,7 +217,7 @@ def train_nogan(
     n_train: NTrainOpt = None,
     n_val: NValOpt = None,
     seed: SeedOpt = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/nogan-<split>].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/nogan-<split>).")] = None,
     force: Annotated[bool, typer.Option(help="Redo stages that are done (all, or --stage).")] = False,
 ):
     """Train NoGAN (DeOldify's schedule): 1) the U-Net on a feature loss, 2) a critic as a binary
@@ -240,6 +240,35 @@ def train_nogan(
         report(results[3], out, "NoGAN")
 
 
+class Profile(str, Enum):
+    quick = "quick"
+    full = "full"
+
+
+@app.command("compare")
+@user_errors
+def compare(
+    data: DataOpt = Path("data/cifar10"),
+    profile: Annotated[Profile, typer.Option(help="quick: a subset and few epochs (under 15 min on a 2-core CPU); "
+                                                  "full: all images, tens of epochs (hours on CPU).")] = Profile.quick,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds; several give mean ± std.")] = "0",
+    out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reports/<profile>).")] = None,
+    force: Annotated[bool, typer.Option(help="Retrain runs that already exist.")] = False,
+):
+    """Train U-Net, conditional DCGAN and NoGAN on both splits, evaluate them on validation and
+    test, and write report.md with the metric table, comparison figures and training curves.
+    Finished runs are reused; a killed compare resumes where it stopped."""
+    from nogancolor.compare import compare as run
+
+    try:
+        seed_list = tuple(int(s) for s in seeds.split(","))
+    except ValueError:
+        fail(f"--seeds must be comma-separated integers, got {seeds!r}")
+    report_dir = run(data, profile.value, seeds=seed_list, out=out, force=force, progress=sys.stderr.isatty(),
+                     log=typer.echo, command=" ".join(["nogancolor", *sys.argv[1:]]))
+    typer.echo(f"report: {report_dir / 'report.md'}")
+
+
 class EvalSet(str, Enum):
     val = "val"
     test = "test"
@@ -252,11 +281,11 @@ def evaluate(
     set_: Annotated[EvalSet, typer.Option("--set", help="val: the validation images of the model's split; test: the "
                                                          "official test set.")] = EvalSet.val,
     data: DataOpt = Path("data/cifar10"),
-    split: Annotated[Optional[Split], typer.Option(help="Validation split to use [default: the model's own].")] = None,
+    split: Annotated[Optional[Split], typer.Option(help="Validation split to use (default: the model's own).")] = None,
     classifier: Annotated[Path, typer.Option(help="CIFAR-10 classifier for accuracy and the Frechet classifier "
                                                   "distance (skipped if missing).")] = Path("runs/classifier/model.safetensors"),
     bs: BatchOpt = 256,
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... [default: cpu].")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: cpu).")] = None,
 ):
     """Measure a trained model on a whole set: ab MSE, PSNR, SSIM, ab-error AuC, colorfulness,
     classifier accuracy on its colorizations, Frechet classifier distance. Writes
@@ -276,17 +305,17 @@ def predict(
     source: Annotated[Path, typer.Argument(help="An image, a video (.mp4, .mov, .avi, .mkv, .webm) or a folder of them "
                                                 "(searched recursively).")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file, or folder for a folder input "
-                                                   "[default: <name>_color beside the input].")] = None,
-    model: Annotated[Optional[Path], typer.Option(help="An exported model.safetensors [default: the best trained under "
-                                                       "runs/: NoGAN, else U-Net, else DCGAN].")] = None,
+                                                   "(default: <name>_color beside the input).")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="An exported model.safetensors (default: the best trained under "
+                                                       "runs/: NoGAN, else U-Net, else DCGAN).")] = None,
     render_size: Annotated[Optional[int], typer.Option(min=32, help="Working resolution the model sees (a multiple of "
-                                                                    "32) [default: its training size]. Colour is "
+                                                                    "32) (default: its training size). Colour is "
                                                                     "upsampled and joined with the full-resolution L.")] = None,
     compare: Annotated[bool, typer.Option(help="Write gray input | colour side by side.")] = False,
     smooth: Annotated[float, typer.Option(min=0.0, max=0.99, help="Videos: weight of the previous frame's colour "
                                                                   "(0 = off; 0.5 calms flicker).")] = 0.0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images or frames per model call.")] = 16,
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... [default: cuda if available].")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
 ):
     """Colorize your own photos, folders and videos with a trained model. Output images keep the
     input's size and format; colour inputs are made gray first."""
@@ -329,12 +358,12 @@ def predict(
 @user_errors
 def serve(
     model: Annotated[Optional[list[Path]], typer.Option(help="An exported model.safetensors; repeat for several "
-                                                             "[default: the best NoGAN, U-Net and DCGAN under runs/].")] = None,
+                                                             "(default: the best NoGAN, U-Net and DCGAN under runs/).")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps the page on this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the web page.")] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Uploads above this size are refused.")] = 20.0,
     render_size: Annotated[Optional[int], typer.Option(min=32, help="Working resolution (see `predict`).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... [default: cuda if available].")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: cuda if available).")] = None,
 ):
     """Open a web page where you drop an image and see it colorized by each loaded model, side by
     side with the gray input, with download links."""

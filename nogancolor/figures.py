@@ -27,3 +27,26 @@ def prediction_grid(columns: dict[str, torch.Tensor], path: Path, title: str | N
     fig.savefig(tmp, dpi=100)
     tmp.replace(path)
     return path
+
+
+def training_curves(curves: dict[str, list[tuple[float, float, float]]], path: Path) -> Path:
+    """One plot of training curves: per run (epoch, train loss, val PSNR) rows; train loss on a
+    log scale (each method has its own objective), val PSNR beside it."""
+    fig = Figure(figsize=(11, 4))
+    loss_ax, psnr_ax = fig.subplots(1, 2)
+    for name, rows in curves.items():
+        if not rows:
+            continue
+        epochs, loss, psnr = zip(*rows)
+        style = "--" if "random" in name else "-"
+        loss_ax.plot(epochs, loss, style, marker=".", label=name)
+        psnr_ax.plot(epochs, psnr, style, marker=".", label=name)
+    loss_ax.set(xlabel="epoch", ylabel="train loss (own objective)", yscale="log", title="training loss")
+    psnr_ax.set(xlabel="epoch", ylabel="val PSNR (dB)", title="validation PSNR")
+    psnr_ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=100)
+    tmp.replace(path)
+    return path

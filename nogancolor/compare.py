@@ -1,0 +1,204 @@
+"""The study in one call (`nogancolor compare`): train U-Net, conditional DCGAN and NoGAN on both
+splits (and seeds), evaluate each on validation and test, and write reports/<name>/ with the
+metric table, the comparison figures, training curves, the commands, versions and hardware.
+
+Runs live in runs/compare-<profile>/<method>-<split>-s<seed>/; a run whose export exists is
+skipped, an interrupted one resumes, so a killed compare goes on where it stopped.
+"""
+
+import csv
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .callbacks import SaveLastCallback
+from .classify import train_classifier
+from .color import lab_to_model, model_to_rgb, rgb_to_lab
+from .evaluate import evaluate_checkpoint, evaluation_images
+from .export import load_generator
+from .figures import prediction_grid, training_curves
+from .learner import CHECKPOINT_DIR
+from .nogan import train_nogan
+from .training import train_dcgan, train_unet
+
+METHODS = ("unet", "dcgan", "nogan")
+LABELS = {"unet": "U-Net", "dcgan": "DCGAN", "nogan": "NoGAN"}
+SPLITS = ("hue", "random")
+PROFILES = {
+    # a subset and few epochs: under 15 minutes on a 2-core CPU
+    "quick": {"n_train": 4000, "n_val": 1000, "classifier": {"epochs": 3, "n_train": 10000},
+              "unet": {"epochs": 3}, "dcgan": {"epochs": 3},
+              "nogan": {"gen_epochs": 2, "critic_epochs": 1, "gan_epochs": 0.5, "val_every": 10}},
+    # the method descriptions' scale: all images, tens of epochs
+    "full": {"n_train": None, "n_val": None, "classifier": {"epochs": 15, "n_train": None},
+             "unet": {"epochs": 20}, "dcgan": {"epochs": 20},
+             "nogan": {"gen_epochs": 10, "critic_epochs": 3, "gan_epochs": 0.5, "val_every": 100}},
+}
+METRICS = [("ab_mse", "ab MSE", ".5f"), ("psnr", "PSNR (dB)", ".2f"), ("ssim", "SSIM", ".4f"), ("auc", "AuC", ".4f"),
+           ("colorfulness_pred", "colorfulness", ".1f"), ("accuracy_colorized", "classifier acc.", ".3f"),
+           ("frechet_classifier_distance", "FCD", ".2f")]
+
+
+def _train(method: str, run: Path, data: Path, split: str, seed: int, settings: dict, force: bool, progress: bool):
+    """Train one method into `run` unless its export exists; resume an interrupted run."""
+    common = dict(split=split, n_train=settings["n_train"], n_val=settings["n_val"], seed=seed, progress=progress)
+    if method == "nogan":
+        return train_nogan(data, run, force=force, classifier=run.parent / "classifier" / "model.safetensors",
+                           log=lambda m: None, **common, **settings["nogan"])[3]
+    if (run / "model.json").exists() and not force:
+        return json.loads((run / "model.json").read_text())
+    resume = not force and SaveLastCallback.state_path(run / CHECKPOINT_DIR).exists()
+    train = train_unet if method == "unet" else train_dcgan
+    return train(data, run, resume=resume, force=not resume, **common, **settings[method])
+
+
+def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = None, runs: Path = Path("runs"),
+            force: bool = False, progress: bool = True, log=print, command: str | None = None,
+            settings: dict | None = None) -> Path:
+    """Train, evaluate and report; -> the report directory. `settings` replaces the profile's
+    (tests use a tiny one)."""
+    if profile not in PROFILES and settings is None:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    settings, start = settings or PROFILES[profile], time.time()
+    root, out = Path(runs) / f"compare-{profile}", Path(out or Path("reports") / profile)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(seed, split, method) for seed in seeds for split in SPLITS for method in METHODS]
+    log(f"[0/{len(jobs) + 1}] CIFAR-10 classifier (feature loss and evaluation)")
+    classifier = root / "classifier" / "model.safetensors"
+    if force or not classifier.with_suffix(".json").exists():
+        clf = root / "classifier"
+        resume = not force and SaveLastCallback.state_path(clf / CHECKPOINT_DIR).exists()
+        train_classifier(data, clf, resume=resume, force=not resume, progress=progress, **settings["classifier"])
+    records, timings = [], {}
+    for i, (seed, split, method) in enumerate(jobs, 1):
+        run = root / f"{method}-{split}-s{seed}"
+        log(f"[{i}/{len(jobs) + 1}] {LABELS[method]}, {split} split, seed {seed} -> {run}")
+        t0 = time.time()
+        _train(method, run, data, split, seed, settings, force, progress)
+        timings[str(run)] = time.time() - t0
+        for which in ("val", "test"):
+            records.append(evaluate_checkpoint(run / "model.safetensors", data, which, classifier=classifier,
+                                               out=out / "raw" / f"{run.name}-{which}"))
+    for split in SPLITS:
+        comparison_figure(data, split, {m: root / f"{m}-{split}-s{seeds[0]}" / "model.safetensors" for m in METHODS},
+                          out / f"comparison-{split}", seed=seeds[0])
+    curves = {f"{LABELS[m]} ({split})": history_psnr(root / f"{m}-{split}-s{seeds[0]}") for m in METHODS for split in SPLITS}
+    training_curves(curves, out / "training_curves.png")
+    write_report(out, records, profile, settings, seeds, data, time.time() - start, timings, command)
+    return out
+
+
+def history_psnr(run: Path) -> list[tuple[float, float, float]]:
+    """(epoch, train loss, val PSNR) rows of a run; NoGAN's joint phase continues after its
+    pretraining epochs at fractional epochs."""
+    def rows(path):
+        with open(path) as f:
+            return [r for r in csv.DictReader(f) if r["psnr"] not in ("", "None")]
+
+    if (run / "1-generator").is_dir():
+        first = [(int(r["epoch"]) + 1, float(r["train_loss"]), float(r["psnr"])) for r in rows(run / "1-generator" / "history.csv")]
+        config = json.loads((run / "model.json").read_text())
+        chunks = rows(run / "3-gan" / "history.csv")
+        step = config["gan_epochs"] / max(len(chunks), 1)
+        return first + [(len(first) + step * (i + 1), float(r["train_loss"]), float(r["psnr"])) for i, r in enumerate(chunks)]
+    return [(int(r["epoch"]) + 1, float(r["train_loss"]), float(r["psnr"])) for r in rows(run / "history.csv")]
+
+
+def comparison_figure(data: Path, split: str, checkpoints: dict[str, Path], stem: Path, n: int = 8, seed: int = 0):
+    """The method description's figure: the same randomly chosen validation images (seeded) in
+    rows; gray input | each method | ground truth in columns; PNG and PDF."""
+    images, _ = evaluation_images(data, split, "val")
+    picks = torch.from_numpy(np.random.default_rng(seed).choice(len(images), size=min(n, len(images)), replace=False))
+    l_norm, ab = lab_to_model(rgb_to_lab(images[picks].float() / 255))
+    columns = {"gray input": model_to_rgb(l_norm, torch.zeros_like(ab))}
+    with torch.no_grad():
+        for method, path in checkpoints.items():
+            columns[LABELS[method]] = model_to_rgb(l_norm, load_generator(path)[0](l_norm))
+    columns["ground truth"] = model_to_rgb(l_norm, ab)
+    for suffix in (".png", ".pdf"):
+        prediction_grid(columns, Path(stem).with_suffix(suffix), title=f"{split} split, validation images")
+
+
+def _mean_std(values: list[float], fmt: str) -> str:
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(float(np.mean(values)), fmt)} ± {format(float(np.std(values, ddof=1)), fmt)}"
+
+
+def metric_table(records: list[dict], which: str) -> str:
+    """Markdown table, one row per method and split, mean ± std over seeds."""
+    head = ["method", "split", "seeds"] + [label for _, label, _ in METRICS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for split in SPLITS:
+        for method in METHODS:
+            rows = [r for r in records if r["set"] == which and r["split"] == split and r["method"] == method]
+            if not rows:
+                continue
+            cells = [LABELS[method], split, str(len(rows))]
+            cells += [_mean_std([r[key] for r in rows], fmt) if key in rows[0] else "-" for key, _, fmt in METRICS]
+            lines.append("| " + " | ".join(cells) + " |")
+    reference = [r for r in records if r["set"] == which]
+    if reference and "accuracy_real" in reference[0]:
+        real, gray = reference[0]["accuracy_real"], reference[0]["accuracy_gray"]
+        truth = _mean_std([r["colorfulness_true"] for r in reference], ".1f")
+        lines.append(f"\nGround truth on this set: classifier accuracy {real:.3f} on real colour images, "
+                     f"{gray:.3f} on gray images; colorfulness {truth}.")
+    return "\n".join(lines)
+
+
+def write_report(out: Path, records: list[dict], profile: str, settings: dict, seeds, data: Path, wall: float,
+                 timings: dict, command: str | None):
+    """report.md + all_metrics.csv/json in `out`."""
+    import fastai
+
+    (out / "all_metrics.json").write_text(json.dumps(records, indent=1) + "\n")
+    with (out / "all_metrics.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU only, {torch.get_num_threads()} threads"
+    dataset = records[0]["dataset"]
+    lines = [
+        f"# Colorization comparison: profile `{profile}`",
+        "",
+        f"Dataset: `{dataset}` (prepared at `{data}`). Seeds: {', '.join(map(str, seeds))}. "
+        f"Profile settings: `{json.dumps(settings)}`.",
+        "",
+        f"Command: `{command or ' '.join(map(shlex.quote, sys.argv))}`",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {device}; Python {platform.python_version()}, "
+        f"torch {torch.__version__}, fastai {fastai.__version__}. Wall time of this call: {wall / 60:.1f} min "
+        "(runs done by an earlier call are reused, not retrained).",
+        "",
+        "## Validation set",
+        "",
+        metric_table(records, "val"),
+        "",
+        "## Official test set",
+        "",
+        metric_table(records, "test"),
+        "",
+        "ab MSE on the model scale (ab/110); PSNR, SSIM and colorfulness on the RGB picture of input L + predicted ab; "
+        "AuC of the cumulative per-pixel ab error over 0-150 (Zhang et al. 2016); classifier acc. = top-1 of the project's "
+        "CIFAR-10 classifier on the colorized images; FCD = Frechet distance in that classifier's feature space "
+        "(not Inception FID).",
+        "",
+        "## Figures",
+        "",
+        *[f"![{split}](comparison-{split}.png)" for split in SPLITS],
+        "",
+        "![training curves](training_curves.png)",
+        "",
+        "## Training time per run (this call)",
+        "",
+        *[f"- `{run}`: {seconds / 60:.1f} min" for run, seconds in timings.items()],
+        "",
+        "Raw numbers: `all_metrics.csv`, `all_metrics.json`, `raw/`.",
+    ]
+    (out / "report.md").write_text("\n".join(lines) + "\n")

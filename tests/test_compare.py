@@ -1,0 +1,54 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from nogancolor.compare import compare
+
+TINY = {"n_train": 16, "n_val": None, "classifier": {"epochs": 2, "n_train": None, "bs": 8, "base": 8},
+        "unet": {"epochs": 2, "bs": 8, "base": 8}, "dcgan": {"epochs": 1, "bs": 8, "base": 8},
+        "nogan": {"gen_epochs": 1, "critic_epochs": 1, "gan_epochs": 1.0, "val_every": 1, "bs": 8, "base": 8, "critic_nf": 8}}
+
+
+@pytest.fixture(scope="module")
+def report(prepared, tmp_path_factory):
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("compare")
+    messages = []
+    out = compare(prepared, "tiny", seeds=(0, 1), out=root / "report", runs=root / "runs", progress=False,
+                  log=messages.append, settings=TINY, command="nogancolor compare --profile tiny")
+    return out, root, messages
+
+
+def test_compare_trains_every_method_split_and_seed_and_reports(report):
+    out, root, messages = report
+    assert len(messages) == 13 and messages[1].startswith("[1/13] U-Net, hue split, seed 0")
+    with open(out / "all_metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * 2 * 2 * 2  # methods x splits x seeds x (val, test)
+    assert {(r["method"], r["split"], r["seed"], r["set"]) for r in rows} == {
+        (m, s, str(seed), w) for m in ("unet", "dcgan", "nogan") for s in ("hue", "random") for seed in (0, 1) for w in ("val", "test")}
+    text = (out / "report.md").read_text()
+    assert "| U-Net | hue | 2 |" in text and "±" in text  # mean ± std over two seeds
+    assert "nogancolor compare --profile tiny" in text and "torch" in text and "Wall time" in text
+    for name in ("comparison-hue.png", "comparison-hue.pdf", "comparison-random.png", "training_curves.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_table_means_match_the_raw_records(report):
+    out, _, _ = report
+    records = json.loads((out / "all_metrics.json").read_text())
+    psnr = [r["psnr"] for r in records if r["method"] == "dcgan" and r["split"] == "random" and r["set"] == "test"]
+    mean = sum(psnr) / 2
+    line = next(l for l in (out / "report.md").read_text().split("## Official test set")[1].splitlines()
+                if l.startswith("| DCGAN | random |"))
+    assert line.split(" | ")[4].startswith(f"{mean:.2f} ±")
+
+
+def test_a_second_compare_reuses_the_runs(report, prepared):
+    out, root, _ = report
+    model = root / "runs" / "compare-tiny" / "unet-hue-s0" / "model.safetensors"
+    stamp = model.stat().st_mtime_ns
+    compare(prepared, "tiny", seeds=(0, 1), out=out, runs=root / "runs", progress=False, log=lambda m: None, settings=TINY)
+    assert model.stat().st_mtime_ns == stamp

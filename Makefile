@@ -29,3 +29,4 @@ compare: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/predict_speed.py

@@ -36,6 +36,11 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
+class OutputSpace(str, Enum):
+    ab = "ab"
+    rgb = "rgb"
+
+
 # Options every `train` command shares.
 DataOpt = Annotated[Path, typer.Option(help="Prepared dataset (see `nogancolor data prepare`).")]
 SplitOpt = Annotated[Split, typer.Option(help="Validation split: hue-stratified or random.")]
@@ -141,10 +146,12 @@ def train_dcgan(
     l1_weight: Annotated[float, typer.Option(help="lambda: weight of the L1 term in the generator's loss.")] = 100.0,
     real_label: Annotated[float, typer.Option(help="Target for real pairs (one-sided label smoothing; 1 = none).")] = 0.9,
     d_steps: Annotated[int, typer.Option(min=1, help="Discriminator steps per generator step.")] = 1,
+    output: Annotated[OutputSpace, typer.Option(help="ab: predict a and b, keep L exactly (like the other methods); "
+                                                     "rgb: the seed's 3-channel RGB generator and discriminator.")] = OutputSpace.ab,
     n_train: NTrainOpt = None,
     n_val: NValOpt = None,
     seed: SeedOpt = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/dcgan-<split>).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/dcgan-<split>, runs/dcgan-rgb-<split>).")] = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
 ):
@@ -152,9 +159,10 @@ def train_dcgan(
     adversarial loss + lambda * L1, on fastai's GANLearner. Logs G and D losses per epoch."""
     from nogancolor.training import train_dcgan as run
 
-    out = out or Path("runs") / f"dcgan-{split.value}"
+    out = out or Path("runs") / ("dcgan-" + ("rgb-" if output == OutputSpace.rgb else "") + split.value)
     config = run(data, out, split=split.value, epochs=epochs, lr=lr, bs=bs, base=base, l1_weight=l1_weight,
-                 real_label=real_label, d_steps=d_steps, n_train=n_train, n_val=n_val, seed=seed, resume=resume, force=force)
+                 real_label=real_label, d_steps=d_steps, output=output.value, n_train=n_train, n_val=n_val, seed=seed,
+                 resume=resume, force=force)
     report(config, out)
 
 

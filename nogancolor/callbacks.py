@@ -14,7 +14,7 @@ from fastai.torch_core import rank_distrib, to_device
 from fastai.vision.gan import GANTrainer
 from torch import nn
 
-from .color import model_to_rgb
+from .color import model_to_rgb, output_to_rgb
 from .figures import prediction_grid
 
 
@@ -159,7 +159,7 @@ class ValGridCallback(TrainedEpochCallback):
             generator.train(was_training)
         gray = torch.zeros_like(self.val_y)
         prediction_grid(
-            {"gray": model_to_rgb(self.val_x, gray), "prediction": model_to_rgb(self.val_x, pred), "truth": model_to_rgb(self.val_x, self.val_y)},
+            {"gray": model_to_rgb(self.val_x, gray), "prediction": output_to_rgb(self.val_x, pred), "truth": model_to_rgb(self.val_x, self.val_y)},
             self.path,
             title=f"epoch {self.epoch + 1}",
         )

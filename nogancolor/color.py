@@ -62,3 +62,16 @@ def model_to_lab(l_norm: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
 def model_to_rgb(l_norm: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
     """Scaled L (input) and ab (prediction) -> sRGB in [0,1], for metrics and pictures."""
     return lab_to_rgb(model_to_lab(l_norm.float(), ab_norm.float()))
+
+
+def output_to_rgb(l_norm: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """A generator's output -> sRGB in [0,1]: scaled ab joined with the input L, or (for RGB
+    generators, 3 channels in [-1, 1]) the RGB itself."""
+    if output.shape[1] == 3:
+        return ((output.float() + 1) / 2).clamp(0, 1)
+    return model_to_rgb(l_norm, output)
+
+
+def rgb_output_to_ab(output: torch.Tensor) -> torch.Tensor:
+    """An RGB generator's output in [-1, 1] -> scaled ab, dropping the L it predicted."""
+    return lab_to_model(rgb_to_lab(((output.float() + 1) / 2).clamp(0, 1)))[1]

@@ -78,5 +78,5 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
 def load_generator(path: Path) -> tuple[nn.Module, dict]:
     """-> (model in eval mode, config) from an exported generator (.safetensors or .json path)."""
     config = read_config(path)
-    model = build_generator(config["arch"], img_size=config["img_size"], **config["arch_kwargs"])
+    model = build_generator(config["arch"], img_size=config["img_size"], output=config.get("output", "ab"), **config["arch_kwargs"])
     return load_weights(model, path), config

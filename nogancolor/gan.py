@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .callbacks import FeedGray
+from .color import model_to_rgb
 from .losses import discriminator_loss, generator_loss
 from .metrics import RGBPSNR
 
@@ -35,6 +36,16 @@ class ConditionedCritic(nn.Module):
         if self.gray is None:
             raise RuntimeError("no gray input set: train with FeedGray among the callbacks")
         return self.discriminator(self.gray, color)
+
+
+class RGBTargets(Callback):
+    """For a generator of RGB (`train dcgan --output rgb`): replace each batch's ab target by the
+    true RGB image in [-1, 1], so the L1 term and the critic work in RGB."""
+
+    order = GANTrainer.order - 1  # before GANTrainer swaps xb and yb in critic mode
+
+    def before_batch(self):
+        self.learn.yb = (model_to_rgb(self.xb[0], self.yb[0]) * 2 - 1,)
 
 
 class AdversarialLoss:
@@ -120,10 +131,11 @@ def gan_learner(dls, generator: nn.Module, critic: nn.Module, loss: AdversarialL
 
 
 def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, l1_weight: float = 100.0,
-                  real_label: float = 0.9, d_steps: int = 1, beta1: float = 0.5, switch_eval: bool = False, cbs=(),
-                  **kwargs) -> GANLearner:
+                  real_label: float = 0.9, d_steps: int = 1, beta1: float = 0.5, switch_eval: bool = False,
+                  output: str = "ab", cbs=(), **kwargs) -> GANLearner:
     """The conditional DCGAN: adversarial + lambda * L1, Adam(beta1=0.5), `d_steps`
-    discriminator steps per generator step.
+    discriminator steps per generator step. `output="rgb"`: generator and discriminator work
+    on 3-channel RGB in [-1, 1] (the seed's variant) instead of ab.
 
     Both networks stay in train mode while training, as in DCGAN and pix2pix. fastai's default
     (switch_eval=True) puts the network being judged in eval mode: the discriminator then scores
@@ -132,5 +144,7 @@ def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, l1_weight
     mode. `benchmarks/gan_critic_mode.py` measures both settings."""
     loss = AdversarialLoss(F.l1_loss, "g_l1", content_weight=l1_weight, real_label=real_label)
     adam = partial(OptimWrapper, opt=partial(torch.optim.Adam, betas=(beta1, 0.999)))
+    if output == "rgb":
+        cbs = [RGBTargets(), *cbs]
     return gan_learner(dls, generator, discriminator, loss, FixedGANSwitcher(n_crit=d_steps, n_gen=1), adam,
                        switch_eval, cbs, **kwargs)

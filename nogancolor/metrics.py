@@ -3,7 +3,7 @@
 import torch
 from fastai.learner import Metric
 
-from .color import model_to_rgb
+from .color import model_to_rgb, output_to_rgb
 
 
 def psnr(pred_rgb: torch.Tensor, targ_rgb: torch.Tensor) -> torch.Tensor:
@@ -13,14 +13,15 @@ def psnr(pred_rgb: torch.Tensor, targ_rgb: torch.Tensor) -> torch.Tensor:
 
 
 class RGBPSNR(Metric):
-    """Mean per-image PSNR (dB) between RGB(L, predicted ab) and RGB(L, true ab)."""
+    """Mean per-image PSNR (dB) between RGB(L, predicted ab) and RGB(L, true ab); for an RGB
+    generator (`train dcgan --output rgb`), between its RGB output and the true RGB."""
 
     def reset(self):
         self.total, self.count = 0.0, 0
 
     def accumulate(self, learn):
         l_norm = learn.xb[0]
-        values = psnr(model_to_rgb(l_norm, learn.pred), model_to_rgb(l_norm, learn.yb[0]))
+        values = psnr(output_to_rgb(l_norm, learn.pred), output_to_rgb(l_norm, learn.yb[0]))
         self.total += values.sum().item()
         self.count += len(values)
 

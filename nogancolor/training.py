@@ -19,7 +19,7 @@ from .export import export_generator
 from .gan import dcgan_learner
 from .learner import CHECKPOINT_DIR, colorization_learner, resolve_precision, run_callbacks
 from .metrics import val_metrics
-from .models import SMALL_ARCH, UNet, build_generator
+from .models import SMALL_ARCH, RGBAsAB, UNet, build_generator
 
 
 class RunError(RuntimeError):
@@ -60,7 +60,7 @@ def image_size(dls) -> tuple[int, int]:
 
 
 def generator_kwargs(options: dict) -> dict:
-    """The constructor arguments a run's generator is rebuilt with."""
+    """The constructor arguments a run's generator is rebuilt with (besides its output space)."""
     return {"base": options["base"]} if options["arch"] == SMALL_ARCH else {}
 
 
@@ -71,11 +71,14 @@ def export_run_generator(method: str, extra=None, dest: Path | None = None):
 
     def finish(learn, dls, options):
         generator = getattr(learn.model, "generator", learn.model)
+        output = options.get("output", "ab")
+        if output == "rgb":  # exported and measured like the others: ab joined with the input's L
+            generator = RGBAsAB(generator)
         model, floor = val_metrics(dls.valid, generator), val_metrics(dls.valid)
         config = export_generator(
             generator, dest or learn.path / "model.safetensors", arch=options["arch"], img_size=image_size(dls),
             arch_kwargs=generator_kwargs(options), method=method, split=options["split"], epochs=options["epochs"],
-            seed=options["seed"], precision=resolve_precision(options.get("precision", "fp32"), dls.device),
+            seed=options["seed"], output=output, precision=resolve_precision(options.get("precision", "fp32"), dls.device),
             dataset=read_meta(options["data"])["source"], **(extra(options) if extra else {}),
             metrics={"val_ab_mse": model["ab_mse"], "val_psnr": model["psnr"],
                      "val_ab_mse_gray_output": floor["ab_mse"], "val_psnr_gray_output": floor["psnr"]},
@@ -138,19 +141,27 @@ def train_unet(data: Path, out: Path, split: str = "hue", arch: str = SMALL_ARCH
 
 
 def train_dcgan(data: Path, out: Path, split: str = "hue", epochs: int = 20, lr: float = 2e-4, bs: int = 64, base: int = 64,
-                l1_weight: float = 100.0, real_label: float = 0.9, d_steps: int = 1, n_train: int | None = None,
+                l1_weight: float = 100.0, real_label: float = 0.9, d_steps: int = 1, output: str = "ab",
+                n_train: int | None = None,
                 n_val: int | None = None, seed: int = 0, resume: bool = False, force: bool = False, progress: bool = True,
                 device=None) -> dict:
     """Train the conditional DCGAN: the small U-Net generator (no noise) against a (gray, colour)
     discriminator, Adam(lr, beta1 0.5) at a constant rate; -> the exported config of the
-    generator after the last epoch (GAN losses do not rank checkpoints)."""
+    generator after the last epoch (GAN losses do not rank checkpoints). `output="rgb"` trains
+    the seed's RGB variant; it is exported behind RGBAsAB, so its colours join the input's L."""
+    if output not in ("ab", "rgb"):
+        raise ValueError(f"unknown output space {output!r}; choose ab or rgb")
     options = dict(data=str(data), split=split, arch=SMALL_ARCH, epochs=epochs, lr=lr, bs=bs, base=base,
-                   l1_weight=l1_weight, real_label=real_label, d_steps=d_steps, n_train=n_train, n_val=n_val, seed=seed)
+                   l1_weight=l1_weight, real_label=real_label, d_steps=d_steps, output=output, n_train=n_train, n_val=n_val,
+                   seed=seed)
 
     def build(dls, options):
-        return dcgan_learner(dls, UNet(base=options["base"]), PairDiscriminator(base=options["base"]),
+        channels = 3 if options.get("output", "ab") == "rgb" else 2
+        return dcgan_learner(dls, UNet(out_channels=channels, base=options["base"]),
+                             PairDiscriminator(color_channels=channels, base=options["base"]),
                              l1_weight=options["l1_weight"], real_label=options["real_label"], d_steps=options["d_steps"],
-                             path=Path(out), model_dir=CHECKPOINT_DIR, cbs=run_callbacks(Path(out), best=False))
+                             output=options.get("output", "ab"), path=Path(out), model_dir=CHECKPOINT_DIR,
+                             cbs=run_callbacks(Path(out), best=False))
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit(n_epoch, lr, cbs=cbs)

@@ -82,7 +82,7 @@ def test_train_dcgan_from_the_command_line(prepared, tmp_path):
     result = run("train", "dcgan", "--data", prepared, "--epochs", "1", "--bs", "8", "--base", "8", "--out", tmp_path / "gan")
     assert result.exit_code == 0, result.output
     assert "val PSNR" in result.output and (tmp_path / "gan" / "model.safetensors").exists()
-    assert "--l1-weight" in run("train", "dcgan", "--help").output
+    assert "--l1-weight" in run("train", "dcgan", "--help").output and "--output" in run("train", "dcgan", "--help").output
 
 
 def test_train_classifier_then_nogan_from_the_command_line(prepared):

@@ -158,3 +158,33 @@ def test_the_discriminator_stays_in_train_mode_while_judging_fakes(learn):
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 2e-4, cbs=Spy())
     assert modes and all(modes)  # batch-norm statistics of the judged batch, as in pix2pix
+
+
+def test_rgb_output_variant_trains_in_rgb_and_exports_as_ab(prepared, tmp_path):
+    from nogancolor.export import load_generator
+    from nogancolor.models import RGBAsAB
+    from nogancolor.training import train_dcgan
+
+    class TargetSpy(Callback):
+        order = 99
+
+        def before_fit(self):
+            self.shapes = set()
+
+        def after_pred(self):
+            if self.training and self.learn.model.gen_mode:
+                self.shapes.add((self.pred.shape[1], self.yb[0].shape[1]))
+
+    config = train_dcgan(prepared, tmp_path / "rgb", epochs=1, bs=8, base=8, output="rgb", progress=False)
+    assert config["output"] == "rgb" and config["metrics"]["val_psnr"] > 5
+    model, _ = load_generator(tmp_path / "rgb" / "model.safetensors")
+    assert isinstance(model, RGBAsAB)
+    x = torch.randn(2, 1, 32, 32)
+    ab = model(x)
+    assert ab.shape == (2, 2, 32, 32) and ab.abs().max() <= 1.0
+    dls = colorization_dls(prepared, "hue", bs=8)
+    learn = dcgan_learner(dls, UNet(out_channels=3, base=8), PairDiscriminator(color_channels=3, base=8), output="rgb")
+    spy = TargetSpy()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 2e-4, cbs=spy)
+    assert spy.shapes == {(3, 3)}  # RGB prediction against an RGB target

@@ -21,6 +21,11 @@ def prediction_grid(columns: dict[str, torch.Tensor], path: Path, title: str | N
             axes[row, col].axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """tight_layout, then write under a temporary name and rename: no half-written pictures."""
     fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
@@ -44,9 +49,4 @@ def training_curves(curves: dict[str, list[tuple[float, float, float]]], path: P
     loss_ax.set(xlabel="epoch", ylabel="train loss (own objective)", yscale="log", title="training loss")
     psnr_ax.set(xlabel="epoch", ylabel="val PSNR (dB)", title="validation PSNR")
     psnr_ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=100)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

@@ -80,8 +80,19 @@ class TrainBatchesPerEpoch(Callback):
 
 
 class HistoryCSVLogger(CSVLogger):
-    """fastai's CSVLogger, appending, that writes the header only into a new file: the stock
-    one repeats it at every fit, so each resume left a header line in the middle."""
+    """fastai's CSVLogger, appending, that writes the header only into a new file (the stock one
+    repeats it at every fit, so each resume left a header line in the middle) and rows only for
+    epochs that trained (fastai's validate() logs a row too)."""
+
+    def before_epoch(self):
+        self.trained = False
+
+    def before_train(self):
+        self.trained = True
+
+    def _write_line(self, log):
+        if getattr(self, "trained", False):
+            super()._write_line(log)
 
     def before_fit(self):
         if hasattr(self, "gather_preds"):

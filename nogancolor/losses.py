@@ -55,5 +55,5 @@ class FeatureLoss(nn.Module):
         with torch.no_grad():
             target_maps = self.features(model_to_rgb(self.gray, target_ab))
         feature = sum(w * F.l1_loss(p, t) for w, p, t in zip(self.features.layer_weights, pred_maps, target_maps))
-        self.parts = {"pixel": pixel.item(), "feature": float(feature)}
+        self.parts = {"pixel": pixel.item(), "feature": feature.detach().item()}
         return self.pixel_weight * pixel + feature

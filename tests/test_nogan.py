@@ -106,6 +106,8 @@ def test_classifier_trains_above_chance_on_a_separable_set(classifier):
     model, loaded = load_classifier(path)
     assert loaded["test_accuracy"] == config["test_accuracy"]
     assert [f.shape[1] for f in model.features(torch.rand(2, 3, 32, 32))] == [8, 16, 32]
+    # the test accuracy measured at export (fastai's validate) adds no row to the history
+    assert [r["epoch"] for r in rows(path.parent / "history.csv")] == ["0", "1", "2", "3"]
 
 
 def test_pair_critic_is_spectral_normed_and_sees_the_gray_input():
@@ -161,6 +163,7 @@ def test_nogan_runs_three_stages_and_exports_each(nogan_run, prepared):
     assert not torch.allclose(final(x), pretrained(x))  # the joint phase moved the generator
     critic, critic_config = load_critic(out / "2-critic" / "model.safetensors")
     assert 0 <= critic_config["metrics"]["val_accuracy"] <= 1
+    assert [r["epoch"] for r in rows(out / "2-critic" / "history.csv")] == ["0"]
     assert [r["epoch"] for r in rows(out / "1-generator" / "history.csv")] == ["0", "1"]
     assert (out / "1-generator" / "val_grid.png").exists() and (out / "3-gan" / "val_grid.png").exists()
 

@@ -2,11 +2,13 @@
 splits (and seeds), evaluate each on validation and test, and write reports/<name>/ with the
 metric table, the comparison figures, training curves, the commands, versions and hardware.
 
-Runs live in runs/compare-<profile>/<method>-<split>-s<seed>/; a run whose export exists is
-skipped, an interrupted one resumes, so a killed compare goes on where it stopped.
+Runs live in runs/compare-<profile>-<settings hash>/<method>-<split>-s<seed>/; a run whose export
+exists is skipped, an interrupted one resumes, so a killed compare goes on where it stopped. The
+hash of the profile's settings in the folder name keeps runs of other settings from being reused.
 """
 
 import csv
+import hashlib
 import json
 import platform
 import shlex
@@ -66,7 +68,8 @@ def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = N
     if profile not in PROFILES and settings is None:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     settings, start = settings or PROFILES[profile], time.time()
-    root, out = Path(runs) / f"compare-{profile}", Path(out or Path("reports") / profile)
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    root, out = Path(runs) / f"compare-{profile}-{digest}", Path(out or Path("reports") / profile)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(seed, split, method) for seed in seeds for split in SPLITS for method in METHODS]
     log(f"[0/{len(jobs) + 1}] CIFAR-10 classifier (feature loss and evaluation)")

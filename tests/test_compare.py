@@ -48,7 +48,7 @@ def test_table_means_match_the_raw_records(report):
 
 def test_a_second_compare_reuses_the_runs(report, prepared):
     out, root, _ = report
-    model = root / "runs" / "compare-tiny" / "unet-hue-s0" / "model.safetensors"
+    (model,) = (root / "runs").glob("compare-tiny-*/unet-hue-s0/model.safetensors")
     stamp = model.stat().st_mtime_ns
     compare(prepared, "tiny", seeds=(0, 1), out=out, runs=root / "runs", progress=False, log=lambda m: None, settings=TINY)
     assert model.stat().st_mtime_ns == stamp

@@ -49,10 +49,8 @@ def colorize_video(colorizer: Colorizer, src: Path, dst: Path, smooth: float = 0
             width, height = stream.codec_context.width // 2 * 2, stream.codec_context.height // 2 * 2
             ostream = out.add_stream(_codec(dst.suffix.lower()), rate=stream.average_rate or 25)
             ostream.width, ostream.height, ostream.pix_fmt = width, height, "yuv420p"
-            frames = container.decode(stream)
-            batches = _batches(frames, batch_size)
-            total = -(-stream.frames // batch_size) if stream.frames else None
-            for batch in progress_bar(batches, total=total, leave=False) if progress and total else batches:
+            bar = progress_bar(range(stream.frames), leave=False) if progress and stream.frames else None
+            for batch in _batches(container.decode(stream), batch_size):
                 rgb = torch.stack([torch.from_numpy(f.to_ndarray(format="rgb24")[:height, :width]).permute(2, 0, 1) for f in batch])
                 (l_norm, ab), = colorizer.predict([rgb])
                 if smooth:
@@ -64,6 +62,9 @@ def colorize_video(colorizer: Colorizer, src: Path, dst: Path, smooth: float = 0
                     frame = av.VideoFrame.from_ndarray(image.permute(1, 2, 0).numpy(), format="rgb24")
                     out.mux(ostream.encode(frame))
                 n_done += len(batch)
+                if bar is not None:
+                    bar.update(min(n_done, stream.frames))
+                    bar.comment = f"{n_done} of {stream.frames} frames"
             out.mux(ostream.encode(None))
     except av.error.FFmpegError as e:
         tmp.unlink(missing_ok=True)

@@ -189,20 +189,25 @@ def test_done_stages_are_skipped(nogan_run, prepared, classifier):
     assert (out / "model.safetensors").stat().st_mtime_ns == stamp
 
 
-def test_an_interrupted_stage_resumes_and_later_stages_are_redone(nogan_run, prepared, classifier, tmp_path):
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_an_interrupted_stage_resumes_and_later_stages_are_redone(nogan_run, prepared, classifier, tmp_path, stage):
     import shutil
+
+    from nogancolor.nogan import STAGES, stage_export
 
     out = tmp_path / "run"
     shutil.copytree(nogan_run[0], out)
-    # as if stage 1 was killed during its second epoch: one epoch checkpointed, nothing exported
-    (out / "1-generator" / "model.json").unlink()
-    state = out / "1-generator" / "checkpoints" / "last.json"
-    state.write_text(json.dumps(dict(json.loads(state.read_text()), epoch=0)))
+    # as if the stage was killed in its last epoch: the one before checkpointed, nothing exported
+    for later in range(stage, 4):
+        stage_export(out, later).with_suffix(".json").unlink()
+    state = out / STAGES[stage] / "checkpoints" / "last.json"
+    last = json.loads(state.read_text())["epoch"]
+    state.write_text(json.dumps(dict(json.loads(state.read_text()), epoch=last - 1)))
     messages = []
     train_nogan(prepared, out, classifier=classifier[0], log=messages.append, **TINY)
-    assert messages[0].startswith("stage 1/3 generator pretraining: resuming")
-    assert "training" in messages[1] and "training" in messages[2]
-    assert [r["epoch"] for r in rows(out / "1-generator" / "history.csv")] == ["0", "1", "1"]
+    assert [m.split(": ")[1].split(" ")[0] for m in messages] == ["done,"] * (stage - 1) + ["resuming"] + ["training"] * (3 - stage)
+    epochs = [r["epoch"] for r in rows(out / STAGES[stage] / "history.csv")]
+    assert epochs[-1] == str(last) and len(epochs) == last + 2  # the resumed epoch is logged again, nothing lost
 
 
 def test_a_stage_alone_needs_the_earlier_ones(prepared, classifier, tmp_path):

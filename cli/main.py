@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
+# fastai's own GANTrainer sets generator/critic/gen_mode on itself, which its Callback warns about
+warnings.filterwarnings("ignore", message="You are shadowing an attribute", category=UserWarning)
 
 app = typer.Typer(
     help="Colorize grayscale images with fastai: U-Net, conditional DCGAN and NoGAN on CIFAR-10.",

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from .callbacks import SaveLastCallback
-from .classify import train_classifier
+from .classify import load_classifier, train_classifier
 from .color import lab_to_model, model_to_rgb, rgb_to_lab
-from .evaluate import evaluate_checkpoint, evaluation_images
+from .evaluate import classifier_reference, evaluate_checkpoint, evaluation_images
 from .export import load_generator
 from .figures import prediction_grid, training_curves
 from .learner import CHECKPOINT_DIR
@@ -78,7 +78,7 @@ def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = N
         clf = root / "classifier"
         resume = not force and SaveLastCallback.state_path(clf / CHECKPOINT_DIR).exists()
         train_classifier(data, clf, resume=resume, force=not resume, progress=progress, **settings["classifier"])
-    records, timings = [], {}
+    records, timings, references = [], {}, {}
     for i, (seed, split, method) in enumerate(jobs, 1):
         run = root / f"{method}-{split}-s{seed}"
         log(f"[{i}/{len(jobs) + 1}] {LABELS[method]}, {split} split, seed {seed} -> {run}")
@@ -86,8 +86,11 @@ def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = N
         _train(method, run, data, split, seed, settings, force, progress)
         timings[str(run)] = time.time() - t0
         for which in ("val", "test"):
+            key = (split if which == "val" else None, which)
+            if key not in references:  # the classifier's view of real and gray images: once per set
+                references[key] = classifier_reference(load_classifier(classifier)[0], *evaluation_images(data, split, which))
             records.append(evaluate_checkpoint(run / "model.safetensors", data, which, classifier=classifier,
-                                               out=out / "raw" / f"{run.name}-{which}"))
+                                               out=out / "raw" / f"{run.name}-{which}", reference=references[key]))
     for split in SPLITS:
         comparison_figure(data, split, {m: root / f"{m}-{split}-s{seeds[0]}" / "model.safetensors" for m in METHODS},
                           out / f"comparison-{split}", seed=seeds[0])

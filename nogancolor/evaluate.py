@@ -66,8 +66,30 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean))
 
 
-def pooled_features(classifier, rgb: torch.Tensor) -> torch.Tensor:
-    return F.adaptive_avg_pool2d(classifier.features(rgb)[-1], 1).flatten(1)
+def classify(classifier, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (logits, pooled last-block features) from one pass of the classifier."""
+    last = classifier.features(rgb)[-1]
+    return classifier.head(last), F.adaptive_avg_pool2d(last, 1).flatten(1)
+
+
+@torch.no_grad()
+def classifier_reference(classifier, images: torch.Tensor, labels: torch.Tensor, bs: int = 256, device=None) -> dict:
+    """What the classifier makes of a set's real colour and gray images: the same for every model
+    evaluated on that set, so a comparison computes it once."""
+    device = torch.device(device or "cpu")
+    classifier = classifier.to(device).eval()
+    correct_real = correct_gray = 0
+    features = []
+    for i in range(0, len(images), bs):
+        rgb = images[i:i + bs].to(device).float() / 255
+        l_norm, ab = lab_to_model(rgb_to_lab(rgb))
+        y = labels[i:i + bs].to(device)
+        logits, feats = classify(classifier, model_to_rgb(l_norm, ab))
+        correct_real += (logits.argmax(1) == y).sum().item()
+        correct_gray += (classifier(model_to_rgb(l_norm, torch.zeros_like(ab))).argmax(1) == y).sum().item()
+        features.append(feats.cpu())
+    return {"accuracy_real": correct_real / len(images), "accuracy_gray": correct_gray / len(images),
+            "features_real": torch.cat(features).double().numpy()}
 
 
 def evaluation_images(data: Path, split: str, which: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,15 +106,16 @@ def evaluation_images(data: Path, split: str, which: str) -> tuple[torch.Tensor,
 
 @torch.no_grad()
 def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, classifier=None, bs: int = 256,
-                       device=None, progress: bool = False) -> dict:
-    """All metrics of `generator` (L -> scaled ab, eval mode) over uint8 `images` (N,3,H,W)."""
+                       device=None, progress: bool = False, reference: dict | None = None) -> dict:
+    """All metrics of `generator` (L -> scaled ab, eval mode) over uint8 `images` (N,3,H,W).
+    `reference`: the set's `classifier_reference`, if already computed."""
     device = torch.device(device or "cpu")
     generator = generator.to(device).eval()
     if classifier is not None:
         classifier = classifier.to(device).eval()
+        reference = reference or classifier_reference(classifier, images, labels, bs, device)
     sums = {k: 0.0 for k in ("ab_mse", "psnr", "ssim", "colorfulness_pred", "colorfulness_true")}
-    cdf, correct = torch.zeros(AUC_MAX + 1), {"colorized": 0, "real": 0, "gray": 0}
-    feats_real, feats_pred = [], []
+    cdf, correct, feats_pred = torch.zeros(AUC_MAX + 1), 0, []
     batches = range(0, len(images), bs)
     for i in progress_bar(batches, leave=False) if progress else batches:
         rgb = images[i:i + bs].to(device).float() / 255
@@ -107,25 +130,23 @@ def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, cl
         sums["colorfulness_true"] += colorfulness(true_rgb).sum().item()
         cdf += ab_error_cdf(ab_pred * AB_SCALE, ab_true * AB_SCALE).cpu() * n
         if classifier is not None:
-            gray_rgb = model_to_rgb(l_norm, torch.zeros_like(ab_true))
-            y = labels[i:i + bs].to(device)
-            for name, x in (("colorized", pred_rgb), ("real", true_rgb), ("gray", gray_rgb)):
-                correct[name] += (classifier(x).argmax(1) == y).sum().item()
-            feats_real.append(pooled_features(classifier, true_rgb).cpu())
-            feats_pred.append(pooled_features(classifier, pred_rgb).cpu())
+            logits, feats = classify(classifier, pred_rgb)
+            correct += (logits.argmax(1) == labels[i:i + bs].to(device)).sum().item()
+            feats_pred.append(feats.cpu())
     n = len(images)
     result = {k: v / n for k, v in sums.items()}
     result["auc"] = float((cdf / n).mean())
     if classifier is not None:
-        result.update({f"accuracy_{k}": v / n for k, v in correct.items()})
-        result["frechet_classifier_distance"] = frechet_distance(torch.cat(feats_real).double().numpy(),
+        result.update(accuracy_colorized=correct / n, accuracy_real=reference["accuracy_real"],
+                      accuracy_gray=reference["accuracy_gray"])
+        result["frechet_classifier_distance"] = frechet_distance(reference["features_real"],
                                                                  torch.cat(feats_pred).double().numpy())
     return result
 
 
 def evaluate_checkpoint(checkpoint: Path, data: Path | None = None, which: str = "val", split: str | None = None,
                         classifier: Path | None = DEFAULT_CLASSIFIER, bs: int = 256, device=None, progress=False,
-                        out: Path | None = None) -> dict:
+                        out: Path | None = None, reference: dict | None = None) -> dict:
     """Evaluate an exported generator on its own split's validation set (or `split`'s) or the
     test set; writes eval-<set>.json and .csv beside the checkpoint (or at `out`). -> the record."""
     generator, config = load_generator(checkpoint)
@@ -135,7 +156,8 @@ def evaluate_checkpoint(checkpoint: Path, data: Path | None = None, which: str =
     model = None
     if classifier is not None and Path(classifier).with_suffix(".json").exists():
         model, classifier_config = load_classifier(classifier)
-    metrics = evaluate_generator(generator, images, labels, model, bs=bs, device=device, progress=progress)
+    metrics = evaluate_generator(generator, images, labels, model, bs=bs, device=device, progress=progress,
+                                 reference=reference)
     record = {"checkpoint": str(checkpoint), "method": config.get("method"), "split": split, "seed": config.get("seed"),
               "set": which, "n_images": len(images), "dataset": read_meta(data).get("source"),
               "classifier": str(classifier) if model is not None else None,

@@ -81,5 +81,14 @@ def test_evaluate_a_checkpoint_on_val_and_test(prepared, tmp_path):
     with open(tmp_path / "unet" / "eval-test.csv") as f:
         row = next(csv.DictReader(f))
     assert row["set"] == "test" and float(row["auc"]) == pytest.approx(test["auc"])
+    # a comparison computes the classifier's view of real and gray images once per set: same numbers
+    from nogancolor.classify import load_classifier
+    from nogancolor.evaluate import classifier_reference, evaluation_images
+
+    reference = classifier_reference(load_classifier(tmp_path / "clf" / "model.safetensors")[0],
+                                     *evaluation_images(prepared, "hue", "test"))
+    again = evaluate_checkpoint(checkpoint, prepared, "test", classifier=tmp_path / "clf" / "model.safetensors",
+                                reference=reference, out=tmp_path / "again")
+    assert {k: v for k, v in again.items() if k != "checkpoint"} == {k: v for k, v in test.items() if k != "checkpoint"}
     with pytest.raises(ValueError, match="unknown set"):
         evaluate_checkpoint(checkpoint, prepared, "train")

@@ -1,7 +1,8 @@
 """The README's example: scikit-image's astronaut photo (NASA, public domain) made gray, then
-colorized at full size (512x512) by the best trained model of each method under runs/.
+colorized at full size (512x512) by the hue-split model of each method trained under runs/
+(`nogancolor train unet|dcgan|nogan --split hue`).
 
-    python examples/readme_example.py        # -> docs/example/astronaut.png
+    python examples/readme_example.py        # -> docs/example/astronaut.jpg
 """
 
 from pathlib import Path
@@ -10,7 +11,6 @@ from PIL import Image, ImageDraw
 from skimage import data as skdata
 
 from nogancolor.colorize import Colorizer
-from nogancolor.predict import METHOD_PREFERENCE, find_model
 
 LABELS = {"unet": "U-Net", "dcgan": "DCGAN", "nogan": "NoGAN"}
 
@@ -19,11 +19,10 @@ def main(out: Path = Path("docs/example")):
     out.mkdir(parents=True, exist_ok=True)
     truth = Image.fromarray(skdata.astronaut())
     gray = truth.convert("L")
-    gray.save(out / "astronaut_gray.png")
     panels = [("gray input", gray.convert("RGB"))]
     for method in ("unet", "dcgan", "nogan"):
-        path = find_model(Path("runs"), methods=(method,))
-        if path:
+        path = Path("runs") / f"{method}-hue" / "model.safetensors"
+        if path.exists():
             colorizer = Colorizer.from_checkpoint(path, device="cpu")
             panels.append((f"{LABELS[method]} ({path.parent.name})", colorizer.colorize(gray)))
     panels.append(("original colour", truth))
@@ -33,8 +32,8 @@ def main(out: Path = Path("docs/example")):
     for i, (label, image) in enumerate(panels):
         sheet.paste(image, (i * width, 24))
         draw.text((i * width + 6, 6), label, fill="black")
-    sheet.save(out / "astronaut.png")
-    print(f"{', '.join(label for label, _ in panels)} -> {out / 'astronaut.png'}")
+    sheet.save(out / "astronaut.jpg", quality=90)
+    print(f"{', '.join(label for label, _ in panels)} -> {out / 'astronaut.jpg'}")
 
 
 if __name__ == "__main__":

@@ -149,12 +149,14 @@ def metric_table(records: list[dict], which: str) -> str:
             cells = [LABELS[method], split, str(len(rows))]
             cells += [_mean_std([r[key] for r in rows], fmt) if key in rows[0] else "-" for key, _, fmt in METRICS]
             lines.append("| " + " | ".join(cells) + " |")
-    reference = [r for r in records if r["set"] == which]
-    if reference and "accuracy_real" in reference[0]:
-        real, gray = reference[0]["accuracy_real"], reference[0]["accuracy_gray"]
-        truth = _mean_std([r["colorfulness_true"] for r in reference], ".1f")
-        lines.append(f"\nGround truth on this set: classifier accuracy {real:.3f} on real colour images, "
-                     f"{gray:.3f} on gray images; colorfulness {truth}.")
+    lines.append("")
+    for split in SPLITS if which == "val" else SPLITS[:1]:
+        reference = [r for r in records if r["set"] == which and (which == "test" or r["split"] == split)]
+        if reference and "accuracy_real" in reference[0]:
+            where = f"{split} split's validation images" if which == "val" else "test images"
+            lines.append(f"Ground truth, {where}: classifier accuracy {reference[0]['accuracy_real']:.3f} on the real "
+                         f"colour images, {reference[0]['accuracy_gray']:.3f} on the gray ones; colorfulness "
+                         f"{reference[0]['colorfulness_true']:.1f}.  ")
     return "\n".join(lines)
 
 
@@ -169,6 +171,8 @@ def write_report(out: Path, records: list[dict], profile: str, settings: dict, s
         writer.writeheader()
         writer.writerows(records)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU only, {torch.get_num_threads()} threads"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
     dataset = records[0]["dataset"]
     lines = [
         f"# Colorization comparison: profile `{profile}`",
@@ -178,7 +182,7 @@ def write_report(out: Path, records: list[dict], profile: str, settings: dict, s
         "",
         f"Command: `{command or ' '.join(map(shlex.quote, sys.argv))}`",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {device}; Python {platform.python_version()}, "
+        f"Machine: {cpu or platform.processor() or platform.machine()}, {device}; Python {platform.python_version()}, "
         f"torch {torch.__version__}, fastai {fastai.__version__}. Wall time of this call: {wall / 60:.1f} min "
         "(runs done by an earlier call are reused, not retrained).",
         "",

@@ -36,7 +36,7 @@ def open_image(source) -> tuple[Image.Image, Image.Image | None]:
     if isinstance(source, Image.Image):
         alpha = source.getchannel("A") if "A" in source.getbands() else None
         return to_rgb(source), alpha
-    name = getattr(source, "name", source if isinstance(source, (str, Path)) else "upload")
+    name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "upload")
     try:
         with Image.open(source) as img:
             if img.width * img.height > MAX_PIXELS:

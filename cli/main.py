@@ -294,6 +294,8 @@ def evaluate(
     split: Annotated[Optional[Split], typer.Option(help="Validation split to use (default: the model's own).")] = None,
     classifier: Annotated[Path, typer.Option(help="CIFAR-10 classifier for accuracy and the Frechet classifier "
                                                   "distance (skipped if missing).")] = Path("runs/classifier/model.safetensors"),
+    n_images: Annotated[Optional[int], typer.Option(min=1, help="Evaluate an evenly spaced subset of this many images "
+                                                                "(default: the whole set).")] = None,
     bs: BatchOpt = 256,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: cpu).")] = None,
 ):
@@ -303,7 +305,7 @@ def evaluate(
     from nogancolor.evaluate import evaluate_checkpoint
 
     record = evaluate_checkpoint(checkpoint, data, set_.value, split.value if split else None, classifier, bs=bs,
-                                 device=device, progress=sys.stderr.isatty())
+                                 device=device, progress=sys.stderr.isatty(), n_images=n_images)
     for key, value in record.items():
         typer.echo(f"{key:32s} {value:.4f}" if isinstance(value, float) else f"{key:32s} {value}")
     typer.echo(f"-> {Path(checkpoint).parent / ('eval-' + set_.value)}.json, .csv")

@@ -34,11 +34,11 @@ LABELS = {"unet": "U-Net", "dcgan": "DCGAN", "nogan": "NoGAN"}
 SPLITS = ("hue", "random")
 PROFILES = {
     # a subset and few epochs: under 15 minutes on a 2-core CPU
-    "quick": {"n_train": 4000, "n_val": 1000, "classifier": {"epochs": 3, "n_train": 10000},
+    "quick": {"n_train": 4000, "n_val": 1000, "n_eval": 2000, "classifier": {"epochs": 3, "n_train": 10000},
               "unet": {"epochs": 3}, "dcgan": {"epochs": 3},
               "nogan": {"gen_epochs": 2, "critic_epochs": 1, "gan_epochs": 0.5, "val_every": 10}},
     # the method descriptions' scale: all images, tens of epochs
-    "full": {"n_train": None, "n_val": None, "classifier": {"epochs": 15, "n_train": None},
+    "full": {"n_train": None, "n_val": None, "n_eval": None, "classifier": {"epochs": 15, "n_train": None},
              "unet": {"epochs": 20}, "dcgan": {"epochs": 20},
              "nogan": {"gen_epochs": 10, "critic_epochs": 3, "gan_epochs": 0.5, "val_every": 100}},
 }
@@ -88,9 +88,11 @@ def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = N
         for which in ("val", "test"):
             key = (split if which == "val" else None, which)
             if key not in references:  # the classifier's view of real and gray images: once per set
-                references[key] = classifier_reference(load_classifier(classifier)[0], *evaluation_images(data, split, which))
+                images = evaluation_images(data, split, which, settings.get("n_eval"))
+                references[key] = classifier_reference(load_classifier(classifier)[0], *images)
             records.append(evaluate_checkpoint(run / "model.safetensors", data, which, classifier=classifier,
-                                               out=out / "raw" / f"{run.name}-{which}", reference=references[key]))
+                                               out=out / "raw" / f"{run.name}-{which}", reference=references[key],
+                                               n_images=settings.get("n_eval")))
     for split in SPLITS:
         comparison_figure(data, split, {m: root / f"{m}-{split}-s{seeds[0]}" / "model.safetensors" for m in METHODS},
                           out / f"comparison-{split}", seed=seeds[0])
@@ -129,6 +131,11 @@ def comparison_figure(data: Path, split: str, checkpoints: dict[str, Path], stem
     columns["ground truth"] = model_to_rgb(l_norm, ab)
     for suffix in (".png", ".pdf"):
         prediction_grid(columns, Path(stem).with_suffix(suffix), title=f"{split} split, validation images")
+
+
+def _sizes(records: list[dict], which: str) -> str:
+    """How many images a set's rows were measured on, e.g. "2,000" (the quick profile uses a subset)."""
+    return " / ".join(sorted({f"{r['n_images']:,}" for r in records if r["set"] == which}))
 
 
 def _mean_std(values: list[float], fmt: str) -> str:
@@ -186,11 +193,11 @@ def write_report(out: Path, records: list[dict], profile: str, settings: dict, s
         f"torch {torch.__version__}, fastai {fastai.__version__}. Wall time of this call: {wall / 60:.1f} min "
         "(runs done by an earlier call are reused, not retrained).",
         "",
-        "## Validation set",
+        f"## Validation set ({_sizes(records, 'val')} images per split)",
         "",
         metric_table(records, "val"),
         "",
-        "## Official test set",
+        f"## Official test set ({_sizes(records, 'test')} images)",
         "",
         metric_table(records, "test"),
         "",

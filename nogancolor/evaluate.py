@@ -28,6 +28,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 from .classify import DEFAULT_CLASSIFIER, load_classifier
 from .color import AB_SCALE, lab_to_model, model_to_rgb, rgb_to_lab
 from .data import load_prepared, load_split, read_meta
+from .data.dataloaders import subsample
 from .data.splits import split_path
 from .export import load_generator
 
@@ -92,16 +93,19 @@ def classifier_reference(classifier, images: torch.Tensor, labels: torch.Tensor,
             "features_real": torch.cat(features).double().numpy()}
 
 
-def evaluation_images(data: Path, split: str, which: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 images, labels) of the split's validation images or of the official test set."""
+def evaluation_images(data: Path, split: str, which: str, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images, labels) of the split's validation images or of the official test set;
+    `n`: an evenly spaced subset of them (every class, the same images for every model)."""
     if which not in SETS:
         raise ValueError(f"unknown set {which!r}; choose one of {', '.join(SETS)}")
     if which == "test":
         images, labels, _ = load_prepared(data, "test")
-        return images, labels
-    images, labels, _ = load_prepared(data, "train")
-    val_idx = load_split(split_path(data, split))[1]
-    return images[val_idx], labels[val_idx]
+        idx = torch.arange(len(images))
+    else:
+        images, labels, _ = load_prepared(data, "train")
+        idx = load_split(split_path(data, split))[1]
+    idx = subsample(idx, n)
+    return images[idx], labels[idx]
 
 
 @torch.no_grad()
@@ -146,13 +150,13 @@ def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, cl
 
 def evaluate_checkpoint(checkpoint: Path, data: Path | None = None, which: str = "val", split: str | None = None,
                         classifier: Path | None = DEFAULT_CLASSIFIER, bs: int = 256, device=None, progress=False,
-                        out: Path | None = None, reference: dict | None = None) -> dict:
+                        out: Path | None = None, reference: dict | None = None, n_images: int | None = None) -> dict:
     """Evaluate an exported generator on its own split's validation set (or `split`'s) or the
-    test set; writes eval-<set>.json and .csv beside the checkpoint (or at `out`). -> the record."""
+    test set (`n_images`: an evenly spaced subset of it); writes eval-<set>.json and .csv beside the checkpoint (or at `out`). -> the record."""
     generator, config = load_generator(checkpoint)
     data = Path(data or "data/cifar10")
     split = split or config.get("split", "hue")
-    images, labels = evaluation_images(data, split, which)
+    images, labels = evaluation_images(data, split, which, n_images)
     model = None
     if classifier is not None and Path(classifier).with_suffix(".json").exists():
         model, classifier_config = load_classifier(classifier)

@@ -6,7 +6,7 @@ import torch
 
 from nogancolor.compare import compare
 
-TINY = {"n_train": 16, "n_val": None, "classifier": {"epochs": 2, "n_train": None, "bs": 8, "base": 8},
+TINY = {"n_train": 16, "n_val": None, "n_eval": 6, "classifier": {"epochs": 2, "n_train": None, "bs": 8, "base": 8},
         "unet": {"epochs": 2, "bs": 8, "base": 8}, "dcgan": {"epochs": 1, "bs": 8, "base": 8},
         "nogan": {"gen_epochs": 1, "critic_epochs": 1, "gan_epochs": 1.0, "val_every": 1, "bs": 8, "base": 8, "critic_nf": 8}}
 
@@ -29,7 +29,10 @@ def test_compare_trains_every_method_split_and_seed_and_reports(report):
     assert len(rows) == 3 * 2 * 2 * 2  # methods x splits x seeds x (val, test)
     assert {(r["method"], r["split"], r["seed"], r["set"]) for r in rows} == {
         (m, s, str(seed), w) for m in ("unet", "dcgan", "nogan") for s in ("hue", "random") for seed in (0, 1) for w in ("val", "test")}
+    assert {r["n_images"] for r in rows if r["set"] == "test"} == {"6"}  # n_eval: 6 of the 10 test images
+    assert {r["n_images"] for r in rows if r["set"] == "val"} == {"4"}  # fewer than 6 to begin with
     text = (out / "report.md").read_text()
+    assert "## Official test set (6 images)" in text
     assert "| U-Net | hue | 2 |" in text and "±" in text  # mean ± std over two seeds
     assert "nogancolor compare --profile tiny" in text and "torch" in text and "Wall time" in text
     for name in ("comparison-hue.png", "comparison-hue.pdf", "comparison-random.png", "training_curves.png"):

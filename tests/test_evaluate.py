@@ -90,5 +90,10 @@ def test_evaluate_a_checkpoint_on_val_and_test(prepared, tmp_path):
     again = evaluate_checkpoint(checkpoint, prepared, "test", classifier=tmp_path / "clf" / "model.safetensors",
                                 reference=reference, out=tmp_path / "again")
     assert {k: v for k, v in again.items() if k != "checkpoint"} == {k: v for k, v in test.items() if k != "checkpoint"}
+    images, labels = evaluation_images(prepared, "hue", "test")
+    subset = evaluate_checkpoint(checkpoint, prepared, "test", classifier=None, n_images=5, out=tmp_path / "subset")
+    assert subset["n_images"] == 5
+    picked, picked_labels = evaluation_images(prepared, "hue", "test", 5)
+    assert torch.equal(picked, images[::2]) and torch.equal(picked_labels, labels[::2])  # evenly spaced: every class
     with pytest.raises(ValueError, match="unknown set"):
         evaluate_checkpoint(checkpoint, prepared, "train")

@@ -4,7 +4,8 @@ metric table, the comparison figures, training curves, the commands, versions an
 
 Runs live in runs/compare-<profile>-<settings hash>/<method>-<split>-s<seed>/; a run whose export
 exists is skipped, an interrupted one resumes, so a killed compare goes on where it stopped. The
-hash of the profile's settings in the folder name keeps runs of other settings from being reused.
+hash of the profile's training settings in the folder name keeps runs of other settings from being
+reused (evaluation settings such as `n_eval` are left out of it: they never need a retrain).
 """
 
 import csv
@@ -68,7 +69,8 @@ def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = N
     if profile not in PROFILES and settings is None:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     settings, start = settings or PROFILES[profile], time.time()
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    training = {k: v for k, v in settings.items() if k != "n_eval"}  # evaluation settings never retrain
+    digest = hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
     root, out = Path(runs) / f"compare-{profile}-{digest}", Path(out or Path("reports") / profile)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(seed, split, method) for seed in seeds for split in SPLITS for method in METHODS]
@@ -192,6 +194,9 @@ def write_report(out: Path, records: list[dict], profile: str, settings: dict, s
         f"Machine: {cpu or platform.processor() or platform.machine()}, {device}; Python {platform.python_version()}, "
         f"torch {torch.__version__}, fastai {fastai.__version__}. Wall time of this call: {wall / 60:.1f} min "
         "(runs done by an earlier call are reused, not retrained).",
+        "",
+        f"Classifier (feature loss, accuracy and FCD): `{records[0]['classifier']}`, top-1 "
+        f"{records[0]['classifier_test_accuracy']:.3f} on all colour test images (its clean accuracy).",
         "",
         f"## Validation set ({_sizes(records, 'val')} images per split)",
         "",

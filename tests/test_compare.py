@@ -34,6 +34,8 @@ def test_compare_trains_every_method_split_and_seed_and_reports(report):
     text = (out / "report.md").read_text()
     assert "## Official test set (6 images)" in text
     assert "| U-Net | hue | 2 |" in text and "±" in text  # mean ± std over two seeds
+    accuracy = json.loads(next((root / "runs").glob("compare-tiny-*/classifier/model.json")).read_text())["test_accuracy"]
+    assert f"top-1 {accuracy:.3f} on all colour test images" in text
     assert "nogancolor compare --profile tiny" in text and "torch" in text and "Wall time" in text
     for name in ("comparison-hue.png", "comparison-hue.pdf", "comparison-random.png", "training_curves.png"):
         assert (out / name).stat().st_size > 1000
@@ -53,5 +55,8 @@ def test_a_second_compare_reuses_the_runs(report, prepared):
     out, root, _ = report
     (model,) = (root / "runs").glob("compare-tiny-*/unet-hue-s0/model.safetensors")
     stamp = model.stat().st_mtime_ns
-    compare(prepared, "tiny", seeds=(0, 1), out=out, runs=root / "runs", progress=False, log=lambda m: None, settings=TINY)
-    assert model.stat().st_mtime_ns == stamp
+    again = root / "again"  # evaluated on fewer images: the same trained runs
+    compare(prepared, "tiny", seeds=(0, 1), out=again, runs=root / "runs", progress=False, log=lambda m: None,
+            settings=TINY | {"n_eval": 5})
+    assert model.stat().st_mtime_ns == stamp and len(list((root / "runs").glob("compare-tiny-*"))) == 1
+    assert "## Official test set (5 images)" in (again / "report.md").read_text()

@@ -25,8 +25,10 @@ def prediction_grid(columns: dict[str, torch.Tensor], path: Path, title: str | N
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    """tight_layout, then write under a temporary name and rename: no half-written pictures."""
-    fig.tight_layout()
+    """Lay out (unless the figure has its own layout engine), then write under a temporary name
+    and rename: no half-written pictures."""
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=100)
@@ -37,7 +39,7 @@ def save_figure(fig: Figure, path: Path) -> Path:
 def training_curves(curves: dict[str, list[tuple[float, float, float]]], path: Path) -> Path:
     """One plot of training curves: per run (epoch, train loss, val PSNR) rows; train loss on a
     log scale (each method has its own objective), val PSNR beside it."""
-    fig = Figure(figsize=(11, 4))
+    fig = Figure(figsize=(12, 4), layout="constrained")
     loss_ax, psnr_ax = fig.subplots(1, 2)
     for name, rows in curves.items():
         if not rows:
@@ -48,5 +50,5 @@ def training_curves(curves: dict[str, list[tuple[float, float, float]]], path: P
         psnr_ax.plot(epochs, psnr, style, marker=".", label=name)
     loss_ax.set(xlabel="epoch", ylabel="train loss (own objective)", yscale="log", title="training loss")
     psnr_ax.set(xlabel="epoch", ylabel="val PSNR (dB)", title="validation PSNR")
-    psnr_ax.legend(fontsize=8)
+    psnr_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: never over a curve
     return save_figure(fig, path)

@@ -72,8 +72,17 @@ def colorize_images(colorizer: Colorizer, pairs, compare=False, batch_size=16, p
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 save_image(side_by_side(rgb, result) if compare else result, dst)
             except (ImageError, OSError) as e:
-                failures.append(str(e) if isinstance(e, ImageError) else f"{dst}: could not be written ({e.strerror or e})")
+                failures.append(str(e) if isinstance(e, ImageError) else _write_error(dst, e))
     return failures
+
+
+def _write_error(dst: Path, e: OSError) -> str:
+    """Say which path is in the way when an output folder cannot be made (mkdir only says
+    "File exists")."""
+    blocker = next((p for p in dst.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        return f"{dst}: could not be written ({blocker} is a file, not a folder)"
+    return f"{dst}: could not be written ({e.strerror or e})"
 
 
 def _to_image(colour: torch.Tensor, alpha=None):

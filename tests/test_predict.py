@@ -127,7 +127,8 @@ def test_bad_single_inputs_give_one_error_line(checkpoint, tmp_path):
     }
     for name, message in cases.items():
         one_error_line(run("predict", tmp_path / name, "--model", checkpoint), name, message)
-    one_error_line(run("predict", good, "--model", checkpoint, "-o", tmp_path / "a_file" / "out.png"), "could not be written")
+    one_error_line(run("predict", good, "--model", checkpoint, "-o", tmp_path / "a_file" / "out.png"),
+                   "is a file, not a folder")
     one_error_line(run("predict", good, "--model", checkpoint, "-o", tmp_path / "out.xyz"), "unknown image format")
     one_error_line(run("predict", good, "--model", checkpoint, "--render-size", 48), "multiple of 32")
     assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from nogancolor.compare import compare
+from nogancolor.compare import compare, training_seconds
 
 TINY = {"n_train": 16, "n_val": None, "n_eval": 6, "classifier": {"epochs": 2, "n_train": None, "bs": 8, "base": 8},
         "unet": {"epochs": 2, "bs": 8, "base": 8}, "dcgan": {"epochs": 1, "bs": 8, "base": 8},
@@ -37,6 +37,9 @@ def test_compare_trains_every_method_split_and_seed_and_reports(report):
     accuracy = json.loads(next((root / "runs").glob("compare-tiny-*/classifier/model.json")).read_text())["test_accuracy"]
     assert f"top-1 {accuracy:.3f} on all colour test images" in text
     assert "nogancolor compare --profile tiny" in text and "torch" in text and "Wall time" in text
+    seconds = sum(int(m) * 60 + int(sec) for path in (root / "runs").glob("compare-tiny-*/nogan-hue-s0/*/history.csv")
+                  for m, sec in (row["time"].split(":") for row in csv.DictReader(path.open())))
+    assert f"nogan-hue-s0`: {seconds / 60:.1f} min of epochs" in text  # all three NoGAN stages
     for name in ("comparison-hue.png", "comparison-hue.pdf", "comparison-random.png", "training_curves.png"):
         assert (out / name).stat().st_size > 1000
 
@@ -60,3 +63,10 @@ def test_a_second_compare_reuses_the_runs(report, prepared):
             settings=TINY | {"n_eval": 5})
     assert model.stat().st_mtime_ns == stamp and len(list((root / "runs").glob("compare-tiny-*"))) == 1
     assert "## Official test set (5 images)" in (again / "report.md").read_text()
+
+
+def test_training_time_sums_every_stage_and_call(tmp_path):
+    (tmp_path / "1-generator").mkdir()
+    (tmp_path / "1-generator" / "history.csv").write_text("epoch,train_loss,time\n0,1.0,01:30\n1,0.9,00:45\n")
+    (tmp_path / "history.csv").write_text("epoch,train_loss,time\n0,1.0,1:00:05\n")  # fastai's h:mm:ss
+    assert training_seconds(tmp_path) == 90 + 45 + 3605

@@ -197,7 +197,7 @@ def write_report(out: Path, records: list[dict], profile: str, settings: dict, s
     lines = [
         f"# Colorization comparison: profile `{profile}`",
         "",
-        f"Dataset: `{dataset}` (prepared at `{data}`). Seeds: {', '.join(map(str, seeds))}. "
+        f"Dataset: `{dataset}` ({records[0]['dataset_files']} files; prepared at `{data}`). Seeds: {', '.join(map(str, seeds))}. "
         f"Profile settings: `{json.dumps(settings)}`.",
         "",
         f"Command: `{command or ' '.join(map(shlex.quote, sys.argv))}`",

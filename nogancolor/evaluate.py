@@ -157,13 +157,15 @@ def evaluate_checkpoint(checkpoint: Path, data: Path | None = None, which: str =
     data = Path(data or "data/cifar10")
     split = split or config.get("split", "hue")
     images, labels = evaluation_images(data, split, which, n_images)
-    model = None
+    meta, model = read_meta(data), None
     if classifier is not None and Path(classifier).with_suffix(".json").exists():
         model, classifier_config = load_classifier(classifier)
     metrics = evaluate_generator(generator, images, labels, model, bs=bs, device=device, progress=progress,
                                  reference=reference)
     record = {"checkpoint": str(checkpoint), "method": config.get("method"), "split": split, "seed": config.get("seed"),
-              "set": which, "n_images": len(images), "dataset": read_meta(data).get("source"),
+              "set": which, "n_images": len(images), "dataset": meta.get("source"),
+              "dataset_files": ",".join(meta.get("subsets", {}).get("test" if which == "test" else "train", {})
+                                        .get("file_types", ["unknown"])),
               "classifier": str(classifier) if model is not None else None,
               "classifier_test_accuracy": classifier_config["test_accuracy"] if model is not None else None, **metrics}
     stem = Path(out) if out else Path(checkpoint).parent / f"eval-{which}"

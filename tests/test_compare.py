@@ -36,6 +36,7 @@ def test_compare_trains_every_method_split_and_seed_and_reports(report):
     assert "| U-Net | hue | 2 |" in text and "±" in text  # mean ± std over two seeds
     accuracy = json.loads(next((root / "runs").glob("compare-tiny-*/classifier/model.json")).read_text())["test_accuracy"]
     assert f"top-1 {accuracy:.3f} on all colour test images" in text
+    assert "(png files; prepared at" in text and {r["dataset_files"] for r in rows} == {"png"}
     assert "nogancolor compare --profile tiny" in text and "torch" in text and "Wall time" in text
     seconds = sum(int(m) * 60 + int(sec) for path in (root / "runs").glob("compare-tiny-*/nogan-hue-s0/*/history.csv")
                   for m, sec in (row["time"].split(":") for row in csv.DictReader(path.open())))

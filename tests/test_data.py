@@ -59,6 +59,7 @@ def test_second_prepare_reuses_the_decoded_cache_until_a_file_changes(image_fold
     monkeypatch.setattr(prepare, "load_image_folder", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     meta = prepare_dataset(image_folder, tmp_path, progress=False)
     assert calls == [] and not meta["subsets"]["train"]["decoded"]
+    assert meta["subsets"]["train"]["file_types"] == ["png"]  # also known without decoding
     victim = next((image_folder / "test").rglob("*.png"))
     os.utime(victim, ns=(victim.stat().st_atime_ns, victim.stat().st_mtime_ns + 10**9))
     meta = prepare_dataset(image_folder, tmp_path, progress=False)

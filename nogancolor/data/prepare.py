@@ -64,8 +64,10 @@ def prepare_dataset(
         files, classes = list_images(root / subset)
         fp = fingerprint(files, root / subset, size)
         previous = old.get("subsets", {}).get(subset, {})
+        # what the images were stored as: the JPEG copy of CIFAR-10 and the official PNGs score differently
+        file_types = sorted({f.suffix.lower().lstrip(".") for f in files})
         if previous.get("fingerprint") == fp and old.get("gray_tol") == gray_tol and (out / f"{subset}_images.npy").exists():
-            meta["subsets"][subset] = previous | {"decoded": False}
+            meta["subsets"][subset] = previous | {"decoded": False, "file_types": file_types}
             continue
         images, labels, classes, names = load_image_folder(root / subset, size, progress)
         gray = is_gray(images, gray_tol)
@@ -79,6 +81,7 @@ def prepare_dataset(
             "n_color": int((~gray).sum()),
             "gray_files": [n for n, g in zip(names, gray.tolist()) if g],
             "decoded": True,
+            "file_types": file_types,
         }
     train_images = torch.from_numpy(np.load(out / "train_images.npy"))
     meta["splits"] = {}

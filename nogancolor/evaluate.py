@@ -16,6 +16,7 @@ Every method is measured the same way on the picture a user sees (input L + pred
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -59,10 +60,18 @@ def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to feature rows of `a` and `b`."""
+    """Frechet distance between Gaussians fitted to feature rows of `a` and `b`. With no more rows
+    than features a covariance is singular and the distance unreliable: warn in words (instead of
+    scipy's bare "Matrix is singular")."""
+    n, dims = min(len(a), len(b)), a.shape[1]
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = scipy.linalg.sqrtm(cov_a @ cov_b)
+    with warnings.catch_warnings():
+        if n <= dims:
+            warnings.warn(f"Frechet distance from {n} images in a {dims}-feature space is unreliable "
+                          f"(singular covariance); evaluate more than {dims} images", UserWarning, stacklevel=2)
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # the cause, said above in words
+        covmean = scipy.linalg.sqrtm(cov_a @ cov_b)
     covmean = covmean.real
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean))
 

@@ -1,5 +1,6 @@
 import csv
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -35,6 +36,15 @@ def test_frechet_distance_against_the_one_dimensional_formula():
     assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
     same = rng.normal(size=(300, 4))
     assert frechet_distance(same, same) == pytest.approx(0, abs=1e-6)
+
+
+def test_frechet_distance_warns_in_words_when_images_do_not_outnumber_features():
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match="from 8 images in a 16-feature space is unreliable"):
+        frechet_distance(rng.normal(size=(8, 16)), rng.normal(size=(20, 16)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # enough images: no warning of any kind
+        frechet_distance(rng.normal(size=(200, 16)), rng.normal(size=(200, 16)))
 
 
 class Constant(torch.nn.Module):

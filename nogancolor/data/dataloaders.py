@@ -16,6 +16,7 @@ from fasttransform import ItemTransform
 
 from ..color import lab_to_model, model_to_rgb, rgb_to_lab
 from .errors import DatasetError
+from .gather import GatherDL
 from .prepare import load_prepared
 from .splits import load_split, split_path
 
@@ -58,14 +59,13 @@ def colorization_dls(
     bs: int = 64,
     n_train: int | None = None,
     n_val: int | None = None,
-    num_workers: int = 0,
     device=None,
     **kwargs,
 ):
     """DataLoaders of (L, ab) for a prepared dataset and one of its saved splits.
 
-    `n_train`/`n_val` take evenly spaced subsets (quick runs, tests). `num_workers=0` is fastest
-    on small CPUs: batches are cheap to gather and the model wants every core.
+    `n_train`/`n_val` take evenly spaced subsets (quick runs, tests). Batches are gathered on
+    the DataLoaders' device (a GPU when there is one) by `GatherDL`, with no worker processes.
     """
     images, _, _ = load_prepared(path)
     train_idx, val_idx, _ = load_split(split_path(path, split))
@@ -79,5 +79,6 @@ def colorization_dls(
         get_y=ImageAt(images),
         splitter=IndexSplitter(range(len(train_idx), len(items))),
         batch_tfms=RGBToLAB(),
+        dl_type=GatherDL,
     )
-    return block.dataloaders(items, bs=bs, num_workers=num_workers, device=device, **kwargs)
+    return block.dataloaders(items, bs=bs, device=device, sources=(images, images), **kwargs)

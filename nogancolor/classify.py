@@ -20,9 +20,10 @@ from fasttransform import ItemTransform
 from .data import load_prepared, load_split, read_meta
 from .data.dataloaders import ImageAt, subsample
 from .data.errors import DatasetError
+from .data.gather import GatherDL
 from .data.splits import SPLIT_KINDS, split_path
 from .export import load_weights, read_config, save_weights
-from .learner import CHECKPOINT_DIR, adam, run_callbacks
+from .learner import CHECKPOINT_DIR, adam, for_device, run_callbacks
 from .models.classifier import CifarNet
 from .training import run_training
 
@@ -75,14 +76,16 @@ def classifier_dls(path: Path, bs: int = 128, n_train: int | None = None, n_test
         get_y=ImageAt(labels),
         splitter=IndexSplitter(range(len(train_idx), len(images))),
         batch_tfms=ScaleAndAugment(),
+        dl_type=GatherDL,
     )
-    return block.dataloaders(range(len(images)), bs=bs, num_workers=0, device=device)
+    return block.dataloaders(range(len(images)), bs=bs, device=device, sources=(images, labels))
 
 
 def classifier_learner(dls, model: CifarNet, path: Path = Path("."), log: bool = True) -> Learner:
     """Cross-entropy, Adam, accuracy; with `log`, `last` checkpoints and a CSV history in `path`."""
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=adam, metrics=[accuracy], path=Path(path),
-                   model_dir=CHECKPOINT_DIR, cbs=run_callbacks(path, best=False, log=log, grid=False))
+    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=adam, metrics=[accuracy], path=Path(path),
+                    model_dir=CHECKPOINT_DIR, cbs=run_callbacks(path, best=False, log=log, grid=False))
+    return for_device(learn)
 
 
 def train_classifier(data: Path, out: Path, epochs: int = 8, lr: float = 3e-3, bs: int = 128, base: int = 32,

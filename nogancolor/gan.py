@@ -8,18 +8,16 @@ critic before every batch, so the stock GANLearner, switchers and callbacks trai
 discriminator D(colour | gray).
 """
 
-from functools import partial
-
 import torch
 from fastai.callback.core import Callback
 from fastai.learner import Recorder
-from fastai.optimizer import OptimWrapper
 from fastai.vision.gan import FixedGANSwitcher, GANLearner, GANTrainer
 import torch.nn.functional as F
 from torch import nn
 
 from .callbacks import FeedGray
 from .color import model_to_rgb
+from .learner import for_device, fused_adam
 from .losses import discriminator_loss, generator_loss
 from .metrics import RGBPSNR
 
@@ -51,8 +49,9 @@ class RGBTargets(Callback):
 class AdversarialLoss:
     """A conditional GAN's two cost functions for fastai's GANLoss:
     generator = adv_weight * adversarial + content_weight * content(output, target), critic =
-    BCE on real (target `real_label`) and fake logits. Each call keeps its parts in `parts` and,
-    while `recording`, adds them to running sums for per-epoch training means."""
+    BCE on real (target `real_label`) and fake logits. Each call keeps its parts in `parts` (0-d
+    tensors) and, while `recording`, adds them to running sums for per-epoch training means. All
+    of it stays on the device: `means()` reads the sums once per epoch."""
 
     def __init__(self, content=F.l1_loss, content_name: str = "g_l1", content_weight: float = 100.0,
                  adv_weight: float = 1.0, real_label: float = 0.9):
@@ -66,26 +65,26 @@ class AdversarialLoss:
         self.sums, self.counts = dict.fromkeys(self.parts_names, 0.0), dict.fromkeys(self.parts_names, 0)
 
     def means(self) -> list[float | None]:
-        return [self.sums[k] / self.counts[k] if self.counts[k] else None for k in self.parts_names]
+        return [float(self.sums[k]) / self.counts[k] if self.counts[k] else None for k in self.parts_names]
 
     def _keep(self, **parts):
+        parts = {k: v.detach().float() for k, v in parts.items()}
         self.parts.update(parts)
         if self.recording:
             for k, v in parts.items():
-                self.sums[k] += v
+                self.sums[k] = self.sums[k] + v
                 self.counts[k] += 1
 
     def generator(self, fake_logits, output, target):
         total, adversarial, content = generator_loss(fake_logits, output, target, self.content_weight, self.content,
                                                      self.adv_weight)
-        self._keep(**{"g_adversarial": adversarial.item(), self.content_name: content.item()})
+        self._keep(**{"g_adversarial": adversarial, self.content_name: content})
         return total
 
     def critic(self, real_logits, fake_logits):
         total, on_real, on_fake = discriminator_loss(real_logits, fake_logits, self.real_label)
         correct = (real_logits > 0).sum() + (fake_logits < 0).sum()
-        self._keep(d_real=on_real.item(), d_fake=on_fake.item(),
-                   d_accuracy=correct.item() / (len(real_logits) + len(fake_logits)))
+        self._keep(d_real=on_real, d_fake=on_fake, d_accuracy=correct / (len(real_logits) + len(fake_logits)))
         return total
 
 
@@ -116,18 +115,19 @@ class LogGANParts(Callback):
 
 
 def gan_learner(dls, generator: nn.Module, critic: nn.Module, loss: AdversarialLoss, switcher, opt_func,
-                switch_eval: bool = False, cbs=(), feed_gray=(), **kwargs) -> GANLearner:
+                switch_eval: bool = False, cbs=(), feed_gray=(), precision: str = "auto", compile: bool = False,
+                **kwargs) -> GANLearner:
     """GANLearner on a conditional critic D(colour | gray) with the loss parts logged per epoch
     and RGB PSNR of the generator's output on validation. Both networks stay in train mode
     while training (switch_eval=False; see `dcgan_learner`); validation runs the
     generator in eval mode (fastai's TrainEvalCallback). `feed_gray`: more objects that need
-    the batch's gray input (a feature loss). -> the Learner, with `loss` as
-    `learn.adversarial_loss`."""
+    the batch's gray input (a feature loss). `precision`, `compile`: see `for_device`. -> the
+    Learner, with `loss` as `learn.adversarial_loss`."""
     critic = ConditionedCritic(critic)
     learn = GANLearner(dls, generator, critic, loss.generator, loss.critic, switcher=switcher, switch_eval=switch_eval,
                        opt_func=opt_func, metrics=[RGBPSNR()], cbs=[FeedGray(critic, *feed_gray), LogGANParts(loss), *cbs], **kwargs)
     learn.adversarial_loss = loss
-    return learn
+    return for_device(learn, precision, compile)
 
 
 def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, l1_weight: float = 100.0,
@@ -143,8 +143,7 @@ def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, l1_weight
     adversarial term to the point of an L1 regressor; it also validated the generator in train
     mode. `benchmarks/gan_critic_mode.py` measures both settings."""
     loss = AdversarialLoss(F.l1_loss, "g_l1", content_weight=l1_weight, real_label=real_label)
-    adam = partial(OptimWrapper, opt=partial(torch.optim.Adam, betas=(beta1, 0.999)))
     if output == "rgb":
         cbs = [RGBTargets(), *cbs]
-    return gan_learner(dls, generator, discriminator, loss, FixedGANSwitcher(n_crit=d_steps, n_gen=1), adam,
-                       switch_eval, cbs, **kwargs)
+    return gan_learner(dls, generator, discriminator, loss, FixedGANSwitcher(n_crit=d_steps, n_gen=1),
+                       fused_adam(betas=(beta1, 0.999)), switch_eval, cbs, **kwargs)

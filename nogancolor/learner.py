@@ -5,6 +5,7 @@ from pathlib import Path
 
 import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle and lr_find)
 import torch
+from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.tracker import SaveModelCallback
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
@@ -12,12 +13,18 @@ from fastai.optimizer import OptimWrapper
 
 from .callbacks import AutocastMixedPrecision, HistoryCSVLogger, SaveLastCallback, ValGridCallback
 from .metrics import RGBPSNR
+from .on_device import keep_on_device
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
-adam = partial(OptimWrapper, opt=partial(torch.optim.Adam, fused=True))
-"""Plain Adam (no weight decay) as torch's fused kernel: fastai's own Python Adam step is about
-4x slower on the 16.8M-parameter U-Net (`make benchmark` prints both)."""
+def fused_adam(**hypers):
+    """A fastai opt_func: torch's Adam (no weight decay unless given) as its fused kernel, one
+    launch for all parameters and no host reads. fastai's own Python Adam step is about 4x
+    slower on the 16.8M-parameter U-Net (`make benchmark` prints both)."""
+    return partial(OptimWrapper, opt=partial(torch.optim.Adam, fused=True, **hypers))
+
+
+adam = fused_adam()
 CHECKPOINT_DIR = "checkpoints"
 
 
@@ -54,7 +61,21 @@ def colorization_learner(dls, model, path: Path = Path("."), precision: str = "a
     a val_grid.png."""
     learn = Learner(dls, model, loss_func=loss_func or MSELossFlat(), opt_func=adam, metrics=[RGBPSNR()],
                     path=Path(path), model_dir=CHECKPOINT_DIR, cbs=[*run_callbacks(path, log=log, grid=grid), *cbs])
-    precision = resolve_precision(precision, getattr(dls, "device", None))
+    return for_device(learn, precision)
+
+
+def for_device(learn: Learner, precision: str = "auto", compile: bool = False) -> Learner:
+    """Set up any of our Learners for the device its data is on: mixed precision as `precision`
+    resolves there; on CUDA, channels_last memory format (tensor cores read NHWC); bookkeeping
+    kept on the device (no host sync per step); with `compile`, torch.compile of the model (of
+    a GAN's generator and critic), in place so checkpoints keep their names. -> `learn`."""
+    device = getattr(learn.dls, "device", None)
+    precision = resolve_precision(precision, device)
     if precision != "fp32":
         learn.add_cb(AutocastMixedPrecision(amp_mode=precision))
-    return learn
+    if torch.device(device or "cpu").type == "cuda":
+        learn.add_cb(ChannelsLast())
+    if compile:
+        for module in (learn.model.generator, learn.model.critic) if hasattr(learn.model, "critic") else (learn.model,):
+            module.compile()
+    return keep_on_device(learn)

@@ -40,7 +40,7 @@ class FeatureLoss(nn.Module):
     of a fixed network, weight * mean L1 between the maps of the predicted and the true colour
     image. The network sees RGB, made from the batch's gray input (`gray`, set by the
     FeedGray callback before every batch) joined with the predicted or true ab. `parts` keeps
-    the last call's pixel and feature terms."""
+    the last call's pixel and feature terms (0-d tensors)."""
 
     def __init__(self, features: nn.Module, pixel_weight: float = 1.0):
         super().__init__()
@@ -55,5 +55,5 @@ class FeatureLoss(nn.Module):
         with torch.no_grad():
             target_maps = self.features(model_to_rgb(self.gray, target_ab))
         feature = sum(w * F.l1_loss(p, t) for w, p, t in zip(self.features.layer_weights, pred_maps, target_maps))
-        self.parts = {"pixel": pixel.item(), "feature": feature.detach().item()}
+        self.parts = {"pixel": pixel.detach(), "feature": feature.detach()}  # tensors: no host read per step
         return self.pixel_weight * pixel + feature

@@ -14,7 +14,8 @@ def psnr(pred_rgb: torch.Tensor, targ_rgb: torch.Tensor) -> torch.Tensor:
 
 class RGBPSNR(Metric):
     """Mean per-image PSNR (dB) between RGB(L, predicted ab) and RGB(L, true ab); for an RGB
-    generator (`train dcgan --output rgb`), between its RGB output and the true RGB."""
+    generator (`train dcgan --output rgb`), between its RGB output and the true RGB. Summed on
+    the device, read once per validation."""
 
     def reset(self):
         self.total, self.count = 0.0, 0
@@ -22,12 +23,12 @@ class RGBPSNR(Metric):
     def accumulate(self, learn):
         l_norm = learn.xb[0]
         values = psnr(output_to_rgb(l_norm, learn.pred), output_to_rgb(l_norm, learn.yb[0]))
-        self.total += values.sum().item()
+        self.total = self.total + values.sum()
         self.count += len(values)
 
     @property
     def value(self):
-        return self.total / self.count if self.count else None
+        return float(self.total) / self.count if self.count else None
 
     @property
     def name(self):

@@ -12,7 +12,6 @@ one from its last checkpoint, and reruns every stage after one it had to run.
 """
 
 import math
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -20,14 +19,13 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.losses import BCEWithLogitsLossFlat
 from fastai.metrics import accuracy_multi
-from fastai.optimizer import OptimWrapper
 from fastai.vision.gan import AdaptiveGANSwitcher
 
 from .callbacks import FeedGray, SaveLastCallback, TrainBatchesPerEpoch
 from .critics import PairCritic
 from .export import CheckpointError, load_generator, load_weights, read_config, save_weights
 from .gan import AdversarialLoss, gan_learner
-from .learner import CHECKPOINT_DIR, adam, colorization_learner, run_callbacks
+from .learner import CHECKPOINT_DIR, adam, colorization_learner, for_device, fused_adam, run_callbacks
 from .losses import FeatureLoss
 from .models import SMALL_ARCH, UNet
 from .models.features import feature_net as load_feature_net
@@ -92,9 +90,10 @@ class RealVsFake(Callback):
 def critic_learner(dls, generator, critic, path: Path = Path("."), log: bool = True) -> Learner:
     """Stage 2's Learner: `critic` as a binary classifier (BCE on logits, accuracy) of real vs the
     frozen `generator`'s colours; with `log`, best/last checkpoints and a CSV history."""
-    return Learner(dls, critic, loss_func=BCEWithLogitsLossFlat(), opt_func=adam, metrics=[accuracy_multi],
-                   path=Path(path), model_dir=CHECKPOINT_DIR,
-                   cbs=[RealVsFake(generator), *run_callbacks(path, best=True, log=log, grid=False)])
+    learn = Learner(dls, critic, loss_func=BCEWithLogitsLossFlat(), opt_func=adam, metrics=[accuracy_multi],
+                    path=Path(path), model_dir=CHECKPOINT_DIR,
+                    cbs=[RealVsFake(generator), *run_callbacks(path, best=True, log=log, grid=False)])
+    return for_device(learn)
 
 
 def pretrain_critic(out: Path, options: dict, generator_path: Path, resume=False, force=False, progress=True,
@@ -136,9 +135,9 @@ def joint_learner(dls, generator, critic, features, feature_weight: float = 1.5,
     loss = AdversarialLoss(feature_loss, "g_feature", content_weight=feature_weight, adv_weight=adv_weight, real_label=1.0)
     # our critic loss is the sum of the real and fake BCE terms; DeOldify's threshold is on their mean
     switcher = AdaptiveGANSwitcher(critic_thresh=2 * critic_thresh)
-    opt = partial(OptimWrapper, opt=partial(torch.optim.Adam, betas=(0.0, 0.9)))
     cbs = [TrainBatchesPerEpoch(val_every)] if val_every else []
-    return gan_learner(dls, generator, critic, loss, switcher, opt, feed_gray=(feature_loss,), path=Path(path),
+    return gan_learner(dls, generator, critic, loss, switcher, fused_adam(betas=(0.0, 0.9)), feed_gray=(feature_loss,),
+                       path=Path(path),
                        model_dir=CHECKPOINT_DIR, cbs=[*cbs, *run_callbacks(path, best=True, log=log, grid=log, monitor="psnr")])
 
 

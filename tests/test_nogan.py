@@ -38,7 +38,8 @@ def test_feature_loss_against_hand_computed_values():
     rgb_l1 = np.abs(rgb_pred - rgb_target).mean()
     expected = 0.5 * 0.2 + 1.0 * rgb_l1 + 3.0 * 2 * rgb_l1
     assert loss(pred, target).item() == pytest.approx(expected, rel=1e-4)
-    assert loss.parts["pixel"] == pytest.approx(0.2) and loss.parts["feature"] == pytest.approx(7 * rgb_l1, rel=1e-4)
+    assert float(loss.parts["pixel"]) == pytest.approx(0.2)
+    assert float(loss.parts["feature"]) == pytest.approx(7 * rgb_l1, rel=1e-4)
     assert loss(target, target).item() == 0
 
 

@@ -1,6 +1,7 @@
 """Callbacks shared by every method's Learner: resumable checkpoints, val pictures, CPU autocast."""
 
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -77,6 +78,27 @@ class TrainBatchesPerEpoch(Callback):
 
     def after_cancel_train(self):
         self.learn.recorder.cancel_train = False  # else fastai's Recorder drops the train loss of this epoch
+
+
+class StopBeforeDeadline(Callback):
+    """End the fit at an epoch boundary (after its checkpoint and history row) when another epoch
+    as long as the last one would end after `deadline` (time.monotonic()), by raising `Stop`."""
+
+    order = 99  # after SaveLastCallback and the CSV history
+
+    class Stop(Exception):
+        pass
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+
+    def before_epoch(self):
+        self.started = time.monotonic()
+
+    def after_epoch(self):
+        now = time.monotonic()
+        if now + (now - self.started) > self.deadline:
+            raise self.Stop("another epoch would end after the deadline")
 
 
 class HistoryCSVLogger(CSVLogger):

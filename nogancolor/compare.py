@@ -28,7 +28,7 @@ from .export import load_generator
 from .figures import prediction_grid, training_curves
 from .learner import CHECKPOINT_DIR
 from .nogan import train_nogan
-from .training import train_dcgan, train_unet
+from .training import check_time, time_budget, train_dcgan, train_unet
 
 METHODS = ("unet", "dcgan", "nogan")
 LABELS = {"unet": "U-Net", "dcgan": "DCGAN", "nogan": "NoGAN"}
@@ -48,9 +48,11 @@ METRICS = [("ab_mse", "ab MSE", ".5f"), ("psnr", "PSNR (dB)", ".2f"), ("ssim", "
            ("frechet_classifier_distance", "FCD", ".2f")]
 
 
-def _train(method: str, run: Path, data: Path, split: str, seed: int, settings: dict, force: bool, progress: bool):
+def _train(method: str, run: Path, data: Path, split: str, seed: int, settings: dict, force: bool, progress: bool,
+           compile: bool = False):
     """Train one method into `run` unless its export exists; resume an interrupted run."""
-    common = dict(split=split, n_train=settings["n_train"], n_val=settings["n_val"], seed=seed, progress=progress)
+    common = dict(split=split, n_train=settings["n_train"], n_val=settings["n_val"], seed=seed, progress=progress,
+                  compile=compile)
     if method == "nogan":
         return train_nogan(data, run, force=force, classifier=run.parent / "classifier" / "model.safetensors",
                            log=lambda m: None, **common, **settings["nogan"])[3]
@@ -63,12 +65,20 @@ def _train(method: str, run: Path, data: Path, split: str, seed: int, settings: 
 
 def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = None, runs: Path = Path("runs"),
             force: bool = False, progress: bool = True, log=print, command: str | None = None,
-            settings: dict | None = None) -> Path:
+            settings: dict | None = None, budget: float | None = None, compile: bool = False) -> Path:
     """Train, evaluate and report; -> the report directory. `settings` replaces the profile's
-    (tests use a tiny one)."""
+    (tests use a tiny one). With `budget` (seconds), training stops at the last epoch boundary
+    that fits and OutOfTime is raised; the same call continues from there. `compile`:
+    torch.compile the models (speed only: not part of the runs' settings hash)."""
     if profile not in PROFILES and settings is None:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    settings, start = settings or PROFILES[profile], time.time()
+    with time_budget(budget):
+        return _compare(data, profile, seeds, out, runs, force, progress, log, command, settings or PROFILES[profile],
+                        compile)
+
+
+def _compare(data, profile, seeds, out, runs, force, progress, log, command, settings, compile) -> Path:
+    start = time.time()
     training = {k: v for k, v in settings.items() if k != "n_eval"}  # evaluation settings never retrain
     digest = hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
     root, out = Path(runs) / f"compare-{profile}-{digest}", Path(out or Path("reports") / profile)
@@ -83,10 +93,12 @@ def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = N
     records, timings, references = [], {}, {}
     for i, (seed, split, method) in enumerate(jobs, 1):
         run = root / f"{method}-{split}-s{seed}"
-        log(f"[{i}/{len(jobs) + 1}] {LABELS[method]}, {split} split, seed {seed} -> {run}")
+        log(f"[{i}/{len(jobs) + 1}] {LABELS[method]}, {split} split, seed {seed} -> {run} "
+            f"({(time.time() - start) / 60:.1f} min into this call)")
         t0 = time.time()
-        _train(method, run, data, split, seed, settings, force, progress)
+        _train(method, run, data, split, seed, settings, force, progress, compile)
         timings[str(run)] = time.time() - t0
+        check_time(f"evaluating {run}")
         for which in ("val", "test"):
             key = (split if which == "val" else None, which)
             if key not in references:  # the classifier's view of real and gray images: once per set

@@ -7,12 +7,14 @@ build its Learner, how to fit it and what to export.
 """
 
 import json
-from contextlib import nullcontext
+import time
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 
 from fastai.torch_core import num_distrib, set_seed
 
-from .callbacks import ContinueFromEpoch, SaveLastCallback, write_json
+from .callbacks import ContinueFromEpoch, SaveLastCallback, StopBeforeDeadline, write_json
 from .critics import PairDiscriminator
 from .data import colorization_dls, read_meta
 from .export import export_generator
@@ -24,6 +26,31 @@ from .models import SMALL_ARCH, RGBAsAB, UNet, build_generator
 
 class RunError(RuntimeError):
     """A run directory in a state the requested action cannot use; the message says what to do."""
+
+
+class OutOfTime(RunError):
+    """The time budget ran out: every finished epoch is checkpointed and the same call continues."""
+
+
+DEADLINE: ContextVar[float | None] = ContextVar("deadline", default=None)
+
+
+@contextmanager
+def time_budget(seconds: float | None):
+    """Inside, training stops at the first epoch boundary from which another epoch would end
+    after `seconds` from now, raising OutOfTime (None: no limit)."""
+    token = DEADLINE.set(None if seconds is None else time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        DEADLINE.reset(token)
+
+
+def check_time(what: str) -> None:
+    """Raise OutOfTime when the budget has run out, before starting `what`."""
+    deadline = DEADLINE.get()
+    if deadline is not None and time.monotonic() >= deadline:
+        raise OutOfTime(f"time budget used up before {what}; finished epochs are saved, run the same command again to continue")
 
 
 def open_run(out: Path, options: dict, resume: bool, force: bool):
@@ -78,7 +105,7 @@ def export_run_generator(method: str, extra=None, dest: Path | None = None):
         config = export_generator(
             generator, dest or learn.path / "model.safetensors", arch=options["arch"], img_size=image_size(dls),
             arch_kwargs=generator_kwargs(options), method=method, split=options["split"], epochs=options["epochs"],
-            seed=options["seed"], output=output, precision=resolve_precision(options.get("precision", "fp32"), dls.device),
+            seed=options["seed"], output=output, precision=resolve_precision(options.get("precision", "auto"), dls.device),
             dataset=read_meta(options["data"])["source"], **(extra(options) if extra else {}),
             metrics={"val_ab_mse": model["ab_mse"], "val_psnr": model["psnr"],
                      "val_ab_mse_gray_output": floor["ab_mse"], "val_psnr_gray_output": floor["psnr"]},
@@ -107,13 +134,20 @@ def run_training(out, options: dict, build, fit, finish, make_dls=colorization_l
         if keeps_best:
             learn.save_model.best = state["best"]
     if start_epoch < options["epochs"]:
+        check_time(f"training {out}")
+        deadline = DEADLINE.get()
+        cbs = [ContinueFromEpoch(start_epoch, options["epochs"])] + ([StopBeforeDeadline(deadline)] if deadline else [])
         distributed = nullcontext()
         if num_distrib() > 1:  # started by `accelerate launch`: wrap the model in DDP for the fit
             import fastai.distributed  # noqa: F401  (adds Learner.distrib_ctx)
 
             distributed = learn.distrib_ctx()
         with distributed, (nullcontext() if progress else learn.no_bar()):
-            fit(learn, options["epochs"] - start_epoch, options["lr"], ContinueFromEpoch(start_epoch, options["epochs"]))
+            try:
+                fit(learn, options["epochs"] - start_epoch, options["lr"], cbs)
+            except StopBeforeDeadline.Stop:
+                raise OutOfTime(f"time budget reached in {out}: finished epochs are saved, run the same command again "
+                                "to continue") from None
     if keeps_best:
         learn.load("best", with_opt=False)
     return finish(learn, dls, options)
@@ -122,16 +156,17 @@ def run_training(out, options: dict, build, fit, finish, make_dls=colorization_l
 def train_unet(data: Path, out: Path, split: str = "hue", arch: str = SMALL_ARCH, epochs: int = 20, lr: float = 2e-3,
                bs: int = 64, base: int = 64, pretrained: bool = False, precision: str = "auto", n_train: int | None = None,
                n_val: int | None = None, seed: int = 0, resume: bool = False, force: bool = False, progress: bool = True,
-               device=None) -> dict:
+               device=None, compile: bool = False) -> dict:
     """Train the small U-Net (`arch="unet"`) or a DynamicUnet on ab MSE with one-cycle Adam;
-    -> the exported config. The best epoch by validation loss is exported."""
+    -> the exported config. The best epoch by validation loss is exported. `compile`:
+    torch.compile the model (speed only, so not among the run's options)."""
     options = dict(data=str(data), split=split, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
                    precision=precision, n_train=n_train, n_val=n_val, seed=seed)
 
     def build(dls, options):
         model = build_generator(options["arch"], img_size=image_size(dls), pretrained=options["pretrained"],
                                 **generator_kwargs(options))
-        return colorization_learner(dls, model, Path(out), precision=options["precision"])
+        return colorization_learner(dls, model, Path(out), precision=options["precision"], compile=compile)
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
@@ -142,9 +177,8 @@ def train_unet(data: Path, out: Path, split: str = "hue", arch: str = SMALL_ARCH
 
 def train_dcgan(data: Path, out: Path, split: str = "hue", epochs: int = 20, lr: float = 2e-4, bs: int = 64, base: int = 64,
                 l1_weight: float = 100.0, real_label: float = 0.9, d_steps: int = 1, output: str = "ab",
-                n_train: int | None = None,
-                n_val: int | None = None, seed: int = 0, resume: bool = False, force: bool = False, progress: bool = True,
-                device=None) -> dict:
+                precision: str = "auto", n_train: int | None = None, n_val: int | None = None, seed: int = 0,
+                resume: bool = False, force: bool = False, progress: bool = True, device=None, compile: bool = False) -> dict:
     """Train the conditional DCGAN: the small U-Net generator (no noise) against a (gray, colour)
     discriminator, Adam(lr, beta1 0.5) at a constant rate; -> the exported config of the
     generator after the last epoch (GAN losses do not rank checkpoints). `output="rgb"` trains
@@ -152,8 +186,8 @@ def train_dcgan(data: Path, out: Path, split: str = "hue", epochs: int = 20, lr:
     if output not in ("ab", "rgb"):
         raise ValueError(f"unknown output space {output!r}; choose ab or rgb")
     options = dict(data=str(data), split=split, arch=SMALL_ARCH, epochs=epochs, lr=lr, bs=bs, base=base,
-                   l1_weight=l1_weight, real_label=real_label, d_steps=d_steps, output=output, n_train=n_train, n_val=n_val,
-                   seed=seed)
+                   l1_weight=l1_weight, real_label=real_label, d_steps=d_steps, output=output, precision=precision,
+                   n_train=n_train, n_val=n_val, seed=seed)
 
     def build(dls, options):
         channels = 3 if options.get("output", "ab") == "rgb" else 2
@@ -161,7 +195,8 @@ def train_dcgan(data: Path, out: Path, split: str = "hue", epochs: int = 20, lr:
                              PairDiscriminator(color_channels=channels, base=options["base"]),
                              l1_weight=options["l1_weight"], real_label=options["real_label"], d_steps=options["d_steps"],
                              output=options.get("output", "ab"), path=Path(out), model_dir=CHECKPOINT_DIR,
-                             cbs=run_callbacks(Path(out), best=False))
+                             cbs=run_callbacks(Path(out), best=False), precision=options.get("precision", "auto"),
+                             compile=compile)
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit(n_epoch, lr, cbs=cbs)

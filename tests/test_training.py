@@ -227,3 +227,33 @@ def test_exported_weights_get_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_time_budget_stops_at_an_epoch_boundary_and_the_run_continues(prepared, tmp_path, monkeypatch):
+    """A fake clock: each epoch takes 10 s. With 25 s, another epoch fits after the first (ends at
+    20 s) but not after the second (30 s), so two epochs are kept; resuming trains the other two."""
+    import time
+
+    import nogancolor.learner as learner_module
+    from nogancolor.training import OutOfTime, time_budget
+
+    clock = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+
+    class TenSecondEpochs(Callback):
+        order = 98  # before StopBeforeDeadline looks at the clock
+
+        def after_epoch(self):
+            clock[0] += 10
+
+    original = learner_module.colorization_learner
+    monkeypatch.setattr("nogancolor.training.colorization_learner", lambda *a, **k: original(*a, **k).add_cb(TenSecondEpochs()))
+    run = tmp_path / "run"
+    with time_budget(25), pytest.raises(OutOfTime, match="run the same command again"):
+        train_unet(prepared, run, epochs=4, bs=8, base=8, progress=False)
+    assert [row[0] for row in history(run)] == ["0", "1"] and not (run / "model.json").exists()
+    with time_budget(25), pytest.raises(OutOfTime, match="before training"):  # no time left at all: nothing starts
+        clock[0] = 100
+        train_unet(prepared, run, resume=True, progress=False)
+    config = train_unet(prepared, run, resume=True, progress=False)
+    assert [row[0] for row in history(run)] == ["0", "1", "2", "3"] and config["epochs"] == 4

@@ -52,6 +52,11 @@ NValOpt = Annotated[Optional[int], typer.Option(help="Use only this many validat
 SeedOpt = Annotated[int, typer.Option(help="Seed for weights and batch order.")]
 ResumeOpt = Annotated[bool, typer.Option(help="Continue the run in --out from its last finished epoch.")]
 ForceOpt = Annotated[bool, typer.Option(help="Start over, replacing a run already in --out.")]
+CompileOpt = Annotated[bool, typer.Option(help="torch.compile the networks: a slow first epoch, then possibly faster "
+                                               "steps (measure: benchmarks/train_speed.py --compile); speed only.")]
+
+
+OUT_OF_TIME = 75  # EX_TEMPFAIL: stopped by --time-budget; the same command continues
 
 
 def fail(message: str, code: int = 1):
@@ -66,10 +71,12 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         from nogancolor.data import DatasetError
         from nogancolor.export import CheckpointError
-        from nogancolor.training import RunError
+        from nogancolor.training import OutOfTime, RunError
 
         try:
             return command(*args, **kwargs)
+        except OutOfTime as e:
+            fail(str(e), code=OUT_OF_TIME)
         except (DatasetError, RunError, CheckpointError, ValueError) as e:
             fail(str(e))
         except KeyboardInterrupt:
@@ -125,6 +132,7 @@ def train_unet(
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/unet-<split> or runs/unet-<arch>-<split>).")] = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
+    compile: CompileOpt = False,
 ):
     """Train a U-Net on pixel MSE of ab (Adam, one-cycle) and export it as safetensors + JSON."""
     from nogancolor.training import train_unet as run
@@ -132,7 +140,8 @@ def train_unet(
     name = "unet" if arch == "unet" else f"unet-{arch}"
     out = out or Path("runs") / f"{name}-{split.value}"
     config = run(data, out, split=split.value, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
-                 precision=precision.value, n_train=n_train, n_val=n_val, seed=seed, resume=resume, force=force)
+                 precision=precision.value, n_train=n_train, n_val=n_val, seed=seed, resume=resume, force=force,
+                 compile=compile)
     report(config, out)
 
 
@@ -150,12 +159,14 @@ def train_dcgan(
     d_steps: Annotated[int, typer.Option(min=1, help="Discriminator steps per generator step.")] = 1,
     output: Annotated[OutputSpace, typer.Option(help="ab: predict a and b, keep L exactly (like the other methods); "
                                                      "rgb: the seed's 3-channel RGB generator and discriminator.")] = OutputSpace.ab,
+    precision: Annotated[Precision, typer.Option(help="auto = bf16 on GPUs that support it, fp32 on CPU.")] = Precision.auto,
     n_train: NTrainOpt = None,
     n_val: NValOpt = None,
     seed: SeedOpt = 0,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/dcgan-<split>, runs/dcgan-rgb-<split>).")] = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
+    compile: CompileOpt = False,
 ):
     """Train the conditional DCGAN baseline: U-Net generator vs a (gray, colour) discriminator,
     adversarial loss + lambda * L1, on fastai's GANLearner. Logs G and D losses per epoch."""
@@ -163,8 +174,8 @@ def train_dcgan(
 
     out = out or Path("runs") / ("dcgan-" + ("rgb-" if output == OutputSpace.rgb else "") + split.value)
     config = run(data, out, split=split.value, epochs=epochs, lr=lr, bs=bs, base=base, l1_weight=l1_weight,
-                 real_label=real_label, d_steps=d_steps, output=output.value, n_train=n_train, n_val=n_val, seed=seed,
-                 resume=resume, force=force)
+                 real_label=real_label, d_steps=d_steps, output=output.value, precision=precision.value, n_train=n_train,
+                 n_val=n_val, seed=seed, resume=resume, force=force, compile=compile)
     report(config, out)
 
 
@@ -223,12 +234,13 @@ def train_nogan(
     bs: BatchOpt = 64,
     base: Annotated[int, typer.Option(min=1, help="Channels of the first layer of the small U-Net.")] = 64,
     critic_nf: Annotated[int, typer.Option(min=1, help="Channels of the critic's first layer.")] = 64,
-    precision: Annotated[Precision, typer.Option(help="Stage 1: auto = bf16 on GPUs, fp32 on CPU.")] = Precision.auto,
+    precision: Annotated[Precision, typer.Option(help="auto = bf16 on GPUs that support it, fp32 on CPU.")] = Precision.auto,
     n_train: NTrainOpt = None,
     n_val: NValOpt = None,
     seed: SeedOpt = 0,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/nogan-<split>).")] = None,
     force: Annotated[bool, typer.Option(help="Redo stages that are done (all, or --stage).")] = False,
+    compile: CompileOpt = False,
 ):
     """Train NoGAN (DeOldify's schedule): 1) the U-Net on a feature loss, 2) a critic as a binary
     classifier of real vs generated colours, 3) a short joint GAN phase. Done stages are skipped
@@ -240,7 +252,7 @@ def train_nogan(
                   critic_lr=critic_lr, gan_epochs=gan_epochs, gan_lr=gan_lr, val_every=val_every, feature_net=feature_net.value,
                   classifier=classifier, feature_weight=feature_weight, adv_weight=adv_weight, critic_thresh=critic_thresh,
                   bs=bs, base=base, critic_nf=critic_nf, precision=precision.value, n_train=n_train, n_val=n_val, seed=seed,
-                  force=force, log=typer.echo)
+                  force=force, compile=compile, log=typer.echo)
     if 1 in results:
         report(results[1], out / "1-generator", "pretrained generator")
     if 2 in results:
@@ -263,19 +275,32 @@ def compare(
                                                   "full: all images, tens of epochs (hours on CPU).")] = Profile.quick,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; several give mean ± std.")] = "0",
     out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reports/<profile>).")] = None,
+    runs: Annotated[Path, typer.Option(help="Where the runs go (each profile in its own compare-<profile>-<hash> folder).")] = Path("runs"),
+    settings: Annotated[Optional[Path], typer.Option(help="A JSON file of settings replacing the profile's (same keys as "
+                                                          "nogancolor.compare.PROFILES; dry runs use tiny ones).")] = None,
+    time_budget: Annotated[Optional[float], typer.Option(min=0, help="Minutes: stop at the last epoch boundary that fits "
+                                                                     "(exit code 75); the same command continues.")] = None,
+    compile: CompileOpt = False,
     force: Annotated[bool, typer.Option(help="Retrain runs that already exist.")] = False,
 ):
     """Train U-Net, conditional DCGAN and NoGAN on both splits, evaluate them on validation and
     test, and write report.md with the metric table, comparison figures and training curves.
-    Finished runs are reused; a killed compare resumes where it stopped."""
+    Finished runs are reused; a killed or out-of-time compare resumes where it stopped."""
+    import json
+
     from nogancolor.compare import compare as run
 
     try:
         seed_list = tuple(int(s) for s in seeds.split(","))
     except ValueError:
         fail(f"--seeds must be comma-separated integers, got {seeds!r}")
-    report_dir = run(data, profile.value, seeds=seed_list, out=out, force=force, progress=sys.stderr.isatty(),
-                     log=typer.echo, command=" ".join(["nogancolor", *sys.argv[1:]]))
+    try:
+        overrides = json.loads(settings.read_text()) if settings else None
+    except (OSError, ValueError) as e:
+        fail(f"{settings}: not a readable JSON settings file ({e})")
+    report_dir = run(data, profile.value, seeds=seed_list, out=out, runs=runs, force=force, progress=sys.stderr.isatty(),
+                     log=typer.echo, command=" ".join(["nogancolor", *sys.argv[1:]]), settings=overrides,
+                     budget=None if time_budget is None else time_budget * 60, compile=compile)
     typer.echo(f"report: {report_dir / 'report.md'}")
 
 

@@ -55,13 +55,13 @@ def run_callbacks(path: Path, best: bool = True, log: bool = True, grid: bool = 
 
 
 def colorization_learner(dls, model, path: Path = Path("."), precision: str = "auto", log: bool = True, grid: bool = True,
-                         loss_func=None, cbs=()) -> Learner:
+                         loss_func=None, cbs=(), compile: bool = False) -> Learner:
     """Learner with MSE on scaled ab (or `loss_func`), Adam and val PSNR. With `log`, it also
     keeps `best` and `last` checkpoints under path/checkpoints and a CSV history; with `grid`,
-    a val_grid.png."""
+    a val_grid.png. `precision`, `compile`: see `for_device`."""
     learn = Learner(dls, model, loss_func=loss_func or MSELossFlat(), opt_func=adam, metrics=[RGBPSNR()],
                     path=Path(path), model_dir=CHECKPOINT_DIR, cbs=[*run_callbacks(path, log=log, grid=grid), *cbs])
-    return for_device(learn, precision)
+    return for_device(learn, precision, compile)
 
 
 def for_device(learn: Learner, precision: str = "auto", compile: bool = False) -> Learner:

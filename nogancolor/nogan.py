@@ -45,19 +45,22 @@ def is_done(out: Path, stage: int) -> bool:
     return stage_export(out, stage).with_suffix(".json").exists()
 
 
-def feature_loss_learner(dls, generator, features, path: Path = Path("."), log: bool = True, precision: str = "auto"):
+def feature_loss_learner(dls, generator, features, path: Path = Path("."), log: bool = True, precision: str = "auto",
+                         compile: bool = False):
     """Stage 1's Learner: the generator on DeOldify's feature loss (pixel L1 + L1 between the maps
     of the fixed network `features`), Adam, val PSNR; with `log`, run checkpoints and files."""
     loss = FeatureLoss(features)
     return colorization_learner(dls, generator, path, precision=precision, log=log, grid=log, loss_func=loss,
-                                cbs=[FeedGray(loss)])
+                                cbs=[FeedGray(loss)], compile=compile)
 
 
-def pretrain_generator(out: Path, options: dict, features, resume=False, force=False, progress=True, device=None) -> dict:
+def pretrain_generator(out: Path, options: dict, features, resume=False, force=False, progress=True, device=None,
+                       compile=False) -> dict:
     """Stage 1: the small U-Net on the feature loss, one-cycle Adam; exports the best epoch by val loss."""
 
     def build(dls, options):
-        return feature_loss_learner(dls, UNet(base=options["base"]), features, out, precision=options["precision"])
+        return feature_loss_learner(dls, UNet(base=options["base"]), features, out, precision=options["precision"],
+                                    compile=compile)
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
@@ -87,13 +90,13 @@ class RealVsFake(Callback):
         self.learn.xb, self.learn.yb = (torch.cat([gray, gray]), torch.cat([ab, fake])), (labels,)
 
 
-def critic_learner(dls, generator, critic, path: Path = Path("."), log: bool = True) -> Learner:
+def critic_learner(dls, generator, critic, path: Path = Path("."), log: bool = True, precision: str = "auto") -> Learner:
     """Stage 2's Learner: `critic` as a binary classifier (BCE on logits, accuracy) of real vs the
     frozen `generator`'s colours; with `log`, best/last checkpoints and a CSV history."""
     learn = Learner(dls, critic, loss_func=BCEWithLogitsLossFlat(), opt_func=adam, metrics=[accuracy_multi],
                     path=Path(path), model_dir=CHECKPOINT_DIR,
                     cbs=[RealVsFake(generator), *run_callbacks(path, best=True, log=log, grid=False)])
-    return for_device(learn)
+    return for_device(learn, precision)
 
 
 def pretrain_critic(out: Path, options: dict, generator_path: Path, resume=False, force=False, progress=True,
@@ -103,7 +106,8 @@ def pretrain_critic(out: Path, options: dict, generator_path: Path, resume=False
     generator, _ = load_generator(generator_path)
 
     def build(dls, options):
-        return critic_learner(dls, generator, PairCritic(nf=options["critic_nf"]), out)
+        return critic_learner(dls, generator, PairCritic(nf=options["critic_nf"]), out,
+                              precision=options.get("precision", "auto"))
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
@@ -125,7 +129,8 @@ def load_critic(path: Path) -> tuple[PairCritic, dict]:
 
 
 def joint_learner(dls, generator, critic, features, feature_weight: float = 1.5, adv_weight: float = 1.0,
-                  critic_thresh: float = 0.65, val_every: int | None = None, path: Path = Path("."), log: bool = True):
+                  critic_thresh: float = 0.65, val_every: int | None = None, path: Path = Path("."), log: bool = True,
+                  precision: str = "auto", compile: bool = False):
     """Stage 3's GANLearner from the pretrained networks. Generator loss = feature_weight *
     feature loss + adv_weight * adversarial; fastai's AdaptiveGANSwitcher trains the critic until
     its mean BCE falls under `critic_thresh`, then gives the generator a step; Adam with betas
@@ -137,12 +142,12 @@ def joint_learner(dls, generator, critic, features, feature_weight: float = 1.5,
     switcher = AdaptiveGANSwitcher(critic_thresh=2 * critic_thresh)
     cbs = [TrainBatchesPerEpoch(val_every)] if val_every else []
     return gan_learner(dls, generator, critic, loss, switcher, fused_adam(betas=(0.0, 0.9)), feed_gray=(feature_loss,),
-                       path=Path(path),
-                       model_dir=CHECKPOINT_DIR, cbs=[*cbs, *run_callbacks(path, best=True, log=log, grid=log, monitor="psnr")])
+                       path=Path(path), model_dir=CHECKPOINT_DIR, precision=precision, compile=compile,
+                       cbs=[*cbs, *run_callbacks(path, best=True, log=log, grid=log, monitor="psnr")])
 
 
 def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_path: Path, resume=False, force=False,
-              progress=True, device=None) -> dict:
+              progress=True, device=None, compile=False) -> dict:
     """Stage 3: the joint phase in chunks of `val_every` batches that add up to `gan_epochs`
     passes over the training set; exports the best generator by val PSNR to out/../model.*."""
 
@@ -150,7 +155,7 @@ def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_p
         options["epochs"] = max(1, math.ceil(options["gan_epochs"] * len(dls.train) / options["val_every"]))
         return joint_learner(dls, load_generator(generator_path)[0], load_critic(critic_path)[0], features,
                              options["feature_weight"], options["adv_weight"], options["critic_thresh"],
-                             options["val_every"], out)
+                             options["val_every"], out, precision=options.get("precision", "auto"), compile=compile)
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit(n_epoch, lr, cbs=cbs)
@@ -169,23 +174,24 @@ def train_nogan(data: Path, out: Path, split: str = "hue", stage: int | None = N
                 feature_weight: float = 1.5, adv_weight: float = 1.0, critic_thresh: float = 0.65, bs: int = 64,
                 base: int = 64, critic_nf: int = 64, precision: str = "auto", n_train: int | None = None,
                 n_val: int | None = None, seed: int = 0, force: bool = False, progress: bool = True, device=None,
-                log=print) -> dict:
+                compile: bool = False, log=print) -> dict:
     """Run the NoGAN stages in order (or only `stage`), skipping done ones and resuming an
     interrupted one; -> {stage: its exported config}. Every stage after one that ran is rerun,
     since it was built on the earlier result."""
     out = Path(out)
     common = dict(data=str(data), split=split, arch=SMALL_ARCH, bs=bs, base=base, feature_net=feature_net,
-                  classifier=str(classifier) if classifier else None, n_train=n_train, n_val=n_val, seed=seed)
+                  classifier=str(classifier) if classifier else None, precision=precision, n_train=n_train, n_val=n_val,
+                  seed=seed)
     features = load_feature_net(feature_net, classifier)  # fails early when the classifier is missing
     stages = {
-        1: lambda **kw: pretrain_generator(out / STAGES[1], dict(common, epochs=gen_epochs, lr=gen_lr, precision=precision),
-                                           features, **kw),
+        1: lambda **kw: pretrain_generator(out / STAGES[1], dict(common, epochs=gen_epochs, lr=gen_lr), features,
+                                           compile=compile, **kw),
         2: lambda **kw: pretrain_critic(out / STAGES[2], dict(common, epochs=critic_epochs, lr=critic_lr, critic_nf=critic_nf),
                                         stage_export(out, 1), **kw),
         3: lambda **kw: joint_gan(out / STAGES[3], dict(common, epochs=None, lr=gan_lr, gan_epochs=gan_epochs, val_every=val_every,
                                                         feature_weight=feature_weight, adv_weight=adv_weight,
                                                         critic_thresh=critic_thresh), features, stage_export(out, 1),
-                                  stage_export(out, 2), **kw),
+                                  stage_export(out, 2), compile=compile, **kw),
     }
     names = {1: "generator pretraining", 2: "critic pretraining", 3: "joint GAN phase"}
     results, rerun = {}, force

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The whole study on an offline GPU machine, in one prepared command (also runs on CPU with tiny settings).
+#
+#   benchmarks/gpu_study.sh --out DIR --data cifar10-jpeg.tar.gz [--wheels DIR] [--budget MIN] [--bench]
+#                           [--settings tiny.json] [--profile full] [--seeds 0,1,2] [--work DIR] [--compile]
+#
+# 1. --wheels: installs the fastai wheels there (see ../shared/README.md) into WORK/site, offline;
+# 2. prepares the data archive into WORK/data;
+# 3. --bench: benchmarks/train_speed.py on the GPU (plain loop vs our Learner) -> DIR/train_speed.md;
+# 4. nogancolor compare --profile full --seeds 0,1,2 -> DIR/report/ (report.md, figures, raw records);
+#    with --budget MIN it stops at the last epoch boundary that fits in MIN minutes of this call
+#    and exits 75: the same command continues from there (runs live in WORK/runs);
+# 5. copies every run's history.csv and model.json to DIR/runs/ and writes DIR/environment.txt.
+# Everything it prints is also in DIR/log.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out="" data="" wheels="" budget="" settings="" bench=0 compile="" profile="full" seeds="0,1,2" work=".device/work"
+while [ $# -gt 0 ]; do
+	case "$1" in
+		--out) out=$2; shift 2 ;;
+		--data) data=$2; shift 2 ;;
+		--wheels) wheels=$2; shift 2 ;;
+		--budget) budget=$2; shift 2 ;;
+		--settings) settings=$2; shift 2 ;;
+		--profile) profile=$2; shift 2 ;;
+		--seeds) seeds=$2; shift 2 ;;
+		--work) work=$2; shift 2 ;;
+		--bench) bench=1; shift ;;
+		--compile) compile="--compile"; shift ;;
+		-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+		*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+[ -n "$out" ] && [ -n "$data" ] || { echo "error: --out and --data are required (see --help)" >&2; exit 2; }
+[ -e "$data" ] || { echo "error: $data: no such data archive or folder" >&2; exit 2; }
+mkdir -p "$out" "$work"
+out=$(cd "$out" && pwd) work=$(cd "$work" && pwd)
+exec > >(tee -a "$out/log.txt") 2>&1
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1 PYTHONPATH="$work/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+started=$(date +%s)
+stamp() { echo "[gpu_study $(date -u +%H:%M:%S), $(( $(date +%s) - started )) s] $*"; }
+
+if [ -n "$wheels" ]; then
+	stamp "installing $(ls "$wheels"/*.whl | wc -l) wheels from $wheels"
+	"$PY" -m pip install -q --no-index --no-deps --no-compile --target "$work/site" "$wheels"/*.whl
+fi
+{
+	date -u
+	"$PY" -c 'import platform, torch, fastai; print("python", platform.python_version(), "torch", torch.__version__, "fastai", fastai.__version__)'
+	"$PY" -c 'import torch; print("device:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only")'
+	command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+	grep -m1 "model name" /proc/cpuinfo || true
+} > "$out/environment.txt"
+cat "$out/environment.txt"
+
+stamp "preparing $data"
+"$PY" -m cli.main data prepare --path "$data" --out "$work/data"
+
+if [ "$bench" = 1 ]; then
+	stamp "training speed: plain loop vs Learner"
+	"$PY" benchmarks/train_speed.py --data "$work/data" --device "${DEVICE:-cuda}" | tee "$out/train_speed.md"
+fi
+
+stamp "compare --profile $profile --seeds $seeds${budget:+ (budget $budget min)}"
+status=0
+"$PY" -m cli.main compare --data "$work/data" --profile "$profile" --seeds "$seeds" --out "$out/report" \
+	--runs "$work/runs" ${settings:+--settings "$settings"} ${budget:+--time-budget "$budget"} $compile || status=$?
+
+mkdir -p "$out/runs"
+(cd "$work/runs" && find . \( -name history.csv -o -name model.json -o -name run.json \) -print0 |
+	xargs -0 -r cp --parents -t "$out/runs")
+case $status in
+	0) stamp "done: $out/report/report.md" ;;
+	75) stamp "stopped by the time budget: run the same command again to continue" ;;
+	*) stamp "compare failed (exit $status)" ;;
+esac
+exit $status

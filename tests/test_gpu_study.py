@@ -1,0 +1,61 @@
+"""The prepared GPU study script, dry-run on CPU with tiny settings: no GPU time spent on typos."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {"n_train": 16, "n_val": 8, "n_eval": 6, "classifier": {"epochs": 1, "n_train": None, "bs": 8, "base": 4},
+        "unet": {"epochs": 2, "bs": 8, "base": 4}, "dcgan": {"epochs": 1, "bs": 8, "base": 4},
+        "nogan": {"gen_epochs": 1, "critic_epochs": 1, "gan_epochs": 1.0, "val_every": 1, "bs": 8, "base": 4,
+                  "critic_nf": 4}}
+
+
+def study(tmp_path, *args):
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    return subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_study.sh"), *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def inputs(image_folder, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gpu_study")
+    archive = root / "tiny.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(image_folder, arcname="tinycifar")
+    (root / "tiny.json").write_text(json.dumps(TINY))
+    return root, archive
+
+
+def test_the_gpu_study_script_runs_end_to_end_and_resumes_after_its_budget(inputs):
+    root, archive = inputs
+    common = ["--data", str(archive), "--settings", str(root / "tiny.json"), "--seeds", "0", "--work", str(root / "work"),
+              "--out", str(root / "out")]
+    stopped = study(root, *common, "--budget", "0")
+    assert stopped.returncode == 75, stopped.stdout + stopped.stderr
+    assert "time budget used up" in stopped.stdout and "run the same command again" in stopped.stdout
+    assert not (root / "out" / "report" / "report.md").exists()
+
+    done = study(root, *common)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = root / "out"
+    report = (out / "report" / "report.md").read_text()
+    assert "| NoGAN | random | 1 |" in report and (out / "report" / "comparison-hue.png").exists()
+    assert "device: CPU only" in (out / "environment.txt").read_text()
+    log = (out / "log.txt").read_text()
+    assert "stopped by the time budget" in log and "done:" in log  # both calls, appended
+    histories = sorted(p.relative_to(out / "runs") for p in (out / "runs").rglob("history.csv"))
+    assert len(histories) == 1 + 2 * (1 + 1 + 3)  # classifier; per split U-Net, DCGAN, NoGAN's three stages
+    assert len(list((out / "runs").rglob("model.json"))) == len(histories)  # each run and NoGAN stage exported
+
+
+def test_the_script_refuses_missing_inputs(tmp_path):
+    result = study(tmp_path, "--out", str(tmp_path / "out"), "--data", str(tmp_path / "nothing.tar.gz"))
+    assert result.returncode == 2 and "no such data archive" in result.stderr
+    result = study(tmp_path, "--data", "x")
+    assert result.returncode == 2 and "--out and --data are required" in result.stderr

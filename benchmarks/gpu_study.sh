@@ -6,12 +6,13 @@
 #
 # 1. --wheels: installs the fastai wheels there (see ../shared/README.md) into WORK/site, offline;
 # 2. prepares the data archive into WORK/data;
-# 3. --bench: benchmarks/train_speed.py on the GPU (plain loop vs our Learner) -> DIR/train_speed.md;
+# 3. --bench: benchmarks/train_speed.py on the GPU (plain loop vs our Learner), without and with
+#    torch.compile -> DIR/train_speed.md, DIR/train_speed_compile.md;
 # 4. nogancolor compare --profile full --seeds 0,1,2 -> DIR/report/ (report.md, figures, raw records);
 #    with --budget MIN it stops at the last epoch boundary that fits in MIN minutes of this call
 #    and exits 75: the same command continues from there (runs live in WORK/runs);
 # 5. copies every run's history.csv and model.json to DIR/runs/ and writes DIR/environment.txt.
-# Everything it prints is also in DIR/log.txt.
+# Everything it prints is also in DIR/log.txt. DEVICE and BENCH_ARGS (extra train_speed.py options) are for dry runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
 		--work) work=$2; shift 2 ;;
 		--bench) bench=1; shift ;;
 		--compile) compile="--compile"; shift ;;
-		-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+		-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
 		*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -37,7 +38,7 @@ done
 mkdir -p "$out" "$work"
 out=$(cd "$out" && pwd) work=$(cd "$work" && pwd)
 exec > >(tee -a "$out/log.txt") 2>&1
-PY=${PYTHON:-python3}
+PY=${PYTHON:-python3} BENCH_ARGS=${BENCH_ARGS:-}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$work/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 started=$(date +%s)
 stamp() { echo "[gpu_study $(date -u +%H:%M:%S), $(( $(date +%s) - started )) s] $*"; }
@@ -60,7 +61,10 @@ stamp "preparing $data"
 
 if [ "$bench" = 1 ]; then
 	stamp "training speed: plain loop vs Learner"
-	"$PY" benchmarks/train_speed.py --data "$work/data" --device "${DEVICE:-cuda}" | tee "$out/train_speed.md"
+	"$PY" benchmarks/train_speed.py --data "$work/data" --device "${DEVICE:-cuda}" $BENCH_ARGS | tee "$out/train_speed.md"
+	stamp "training speed with torch.compile (does --compile help here?)"
+	"$PY" benchmarks/train_speed.py --data "$work/data" --device "${DEVICE:-cuda}" $BENCH_ARGS --compile --no-cpu-table \
+		| tee "$out/train_speed_compile.md" || stamp "torch.compile benchmark failed; the study goes on"
 fi
 
 stamp "compare --profile $profile --seeds $seeds${budget:+ (budget $budget min)}"

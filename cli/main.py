@@ -52,7 +52,7 @@ NValOpt = Annotated[Optional[int], typer.Option(help="Use only this many validat
 SeedOpt = Annotated[int, typer.Option(help="Seed for weights and batch order.")]
 ResumeOpt = Annotated[bool, typer.Option(help="Continue the run in --out from its last finished epoch.")]
 ForceOpt = Annotated[bool, typer.Option(help="Start over, replacing a run already in --out.")]
-CompileOpt = Annotated[bool, typer.Option(help="torch.compile the networks: a slow first epoch, then possibly faster "
+CompileOpt = Annotated[bool, typer.Option(help="torch.compile the generator: a slow first epoch, then possibly faster "
                                                "steps (measure: benchmarks/train_speed.py --compile); speed only.")]
 
 

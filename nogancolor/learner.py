@@ -67,8 +67,10 @@ def colorization_learner(dls, model, path: Path = Path("."), precision: str = "a
 def for_device(learn: Learner, precision: str = "auto", compile: bool = False) -> Learner:
     """Set up any of our Learners for the device its data is on: mixed precision as `precision`
     resolves there; on CUDA, channels_last memory format (tensor cores read NHWC); bookkeeping
-    kept on the device (no host sync per step); with `compile`, torch.compile of the model (of
-    a GAN's generator and critic), in place so checkpoints keep their names. -> `learn`."""
+    kept on the device (no host sync per step); with `compile`, torch.compile of the model (a
+    GAN's generator only: NoGAN's spectral-norm critic fails under it, its power-iteration
+    vector being updated in place between the two critic calls of a step), in place so
+    checkpoints keep their names. -> `learn`."""
     device = getattr(learn.dls, "device", None)
     precision = resolve_precision(precision, device)
     if precision != "fp32":
@@ -76,6 +78,5 @@ def for_device(learn: Learner, precision: str = "auto", compile: bool = False) -
     if torch.device(device or "cpu").type == "cuda":
         learn.add_cb(ChannelsLast())
     if compile:
-        for module in (learn.model.generator, learn.model.critic) if hasattr(learn.model, "critic") else (learn.model,):
-            module.compile()
+        getattr(learn.model, "generator", learn.model).compile()
     return keep_on_device(learn)

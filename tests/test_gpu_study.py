@@ -17,7 +17,8 @@ TINY = {"n_train": 16, "n_val": 8, "n_eval": 6, "classifier": {"epochs": 1, "n_t
 
 
 def study(tmp_path, *args):
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", DEVICE="cpu",
+               BENCH_ARGS="--bs 4 --steps 2 --methods unet,nogan --no-cpu-table")
     return subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_study.sh"), *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -41,9 +42,12 @@ def test_the_gpu_study_script_runs_end_to_end_and_resumes_after_its_budget(input
     assert "time budget used up" in stopped.stdout and "run the same command again" in stopped.stdout
     assert not (root / "out" / "report" / "report.md").exists()
 
-    done = study(root, *common)
+    done = study(root, *common, "--bench")
     assert done.returncode == 0, done.stdout + done.stderr
     out = root / "out"
+    for table in ("train_speed.md", "train_speed_compile.md"):
+        speed = (out / table).read_text()
+        assert "| unet | 4 |" in speed and "| nogan | 4 |" in speed and "device: " in speed
     report = (out / "report" / "report.md").read_text()
     assert "| NoGAN | random | 1 |" in report and (out / "report" / "comparison-hue.png").exists()
     assert "device: CPU only" in (out / "environment.txt").read_text()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fastai.torch_core import default_device
 
 from .callbacks import SaveLastCallback
 from .classify import load_classifier, train_classifier
@@ -78,7 +79,7 @@ def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = N
 
 
 def _compare(data, profile, seeds, out, runs, force, progress, log, command, settings, compile) -> Path:
-    start = time.time()
+    start, device = time.time(), default_device()  # evaluation where training ran: the GPU when there is one
     training = {k: v for k, v in settings.items() if k != "n_eval"}  # evaluation settings never retrain
     digest = hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
     root, out = Path(runs) / f"compare-{profile}-{digest}", Path(out or Path("reports") / profile)
@@ -103,10 +104,10 @@ def _compare(data, profile, seeds, out, runs, force, progress, log, command, set
             key = (split if which == "val" else None, which)
             if key not in references:  # the classifier's view of real and gray images: once per set
                 images = evaluation_images(data, split, which, settings.get("n_eval"))
-                references[key] = classifier_reference(load_classifier(classifier)[0], *images)
+                references[key] = classifier_reference(load_classifier(classifier)[0], *images, device=device)
             records.append(evaluate_checkpoint(run / "model.safetensors", data, which, classifier=classifier,
                                                out=out / "raw" / f"{run.name}-{which}", reference=references[key],
-                                               n_images=settings.get("n_eval")))
+                                               n_images=settings.get("n_eval"), device=device))
     for split in SPLITS:
         comparison_figure(data, split, {m: root / f"{m}-{split}-s{seeds[0]}" / "model.safetensors" for m in METHODS},
                           out / f"comparison-{split}", seed=seeds[0])

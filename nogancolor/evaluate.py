@@ -45,7 +45,7 @@ def ab_error_auc(pred_ab: torch.Tensor, true_ab: torch.Tensor, max_threshold: in
 def ab_error_cdf(pred_ab: torch.Tensor, true_ab: torch.Tensor, max_threshold: int = AUC_MAX) -> torch.Tensor:
     """(max+1,) share of pixels with Euclidean ab error <= t, for t = 0..max (CIE units in)."""
     error = (pred_ab.float() - true_ab.float()).norm(dim=1).flatten()
-    thresholds = torch.arange(max_threshold + 1, dtype=error.dtype)
+    thresholds = torch.arange(max_threshold + 1, dtype=error.dtype, device=error.device)
     return (error[None, :] <= thresholds[:, None]).float().mean(1)
 
 
@@ -90,16 +90,16 @@ def classifier_reference(classifier, images: torch.Tensor, labels: torch.Tensor,
     classifier = classifier.to(device).eval()
     correct_real = correct_gray = 0
     features = []
-    for i in range(0, len(images), bs):
+    for i in range(0, len(images), bs):  # counts and features stay on the device until the end
         rgb = images[i:i + bs].to(device).float() / 255
         l_norm, ab = lab_to_model(rgb_to_lab(rgb))
         y = labels[i:i + bs].to(device)
         logits, feats = classify(classifier, model_to_rgb(l_norm, ab))
-        correct_real += (logits.argmax(1) == y).sum().item()
-        correct_gray += (classifier(model_to_rgb(l_norm, torch.zeros_like(ab))).argmax(1) == y).sum().item()
-        features.append(feats.cpu())
-    return {"accuracy_real": correct_real / len(images), "accuracy_gray": correct_gray / len(images),
-            "features_real": torch.cat(features).double().numpy()}
+        correct_real += (logits.argmax(1) == y).sum()
+        correct_gray += (classifier(model_to_rgb(l_norm, torch.zeros_like(ab))).argmax(1) == y).sum()
+        features.append(feats)
+    return {"accuracy_real": int(correct_real) / len(images), "accuracy_gray": int(correct_gray) / len(images),
+            "features_real": torch.cat(features).cpu().double().numpy()}
 
 
 def evaluation_images(data: Path, split: str, which: str, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,33 +127,33 @@ def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, cl
     if classifier is not None:
         classifier = classifier.to(device).eval()
         reference = reference or classifier_reference(classifier, images, labels, bs, device)
-    sums = {k: 0.0 for k in ("ab_mse", "psnr", "ssim", "colorfulness_pred", "colorfulness_true")}
-    cdf, correct, feats_pred = torch.zeros(AUC_MAX + 1), 0, []
+    sums = dict.fromkeys(("ab_mse", "psnr", "ssim", "colorfulness_pred", "colorfulness_true"), 0.0)
+    cdf, correct, feats_pred = 0.0, 0, []
     batches = range(0, len(images), bs)
-    for i in progress_bar(batches, leave=False) if progress else batches:
+    for i in progress_bar(batches, leave=False) if progress else batches:  # sums stay on the device until the end
         rgb = images[i:i + bs].to(device).float() / 255
         l_norm, ab_true = lab_to_model(rgb_to_lab(rgb))
         ab_pred = generator(l_norm).float()
         pred_rgb, true_rgb = model_to_rgb(l_norm, ab_pred), model_to_rgb(l_norm, ab_true)
         n = len(rgb)
-        sums["ab_mse"] += (ab_pred - ab_true).pow(2).flatten(1).mean(1).sum().item()
-        sums["psnr"] += peak_signal_noise_ratio(pred_rgb, true_rgb, data_range=1.0, reduction="none", dim=(1, 2, 3)).sum().item()
-        sums["ssim"] += structural_similarity_index_measure(pred_rgb, true_rgb, data_range=1.0, reduction="sum").item()
-        sums["colorfulness_pred"] += colorfulness(pred_rgb).sum().item()
-        sums["colorfulness_true"] += colorfulness(true_rgb).sum().item()
-        cdf += ab_error_cdf(ab_pred * AB_SCALE, ab_true * AB_SCALE).cpu() * n
+        sums["ab_mse"] += (ab_pred - ab_true).pow(2).flatten(1).mean(1).sum()
+        sums["psnr"] += peak_signal_noise_ratio(pred_rgb, true_rgb, data_range=1.0, reduction="none", dim=(1, 2, 3)).sum()
+        sums["ssim"] += structural_similarity_index_measure(pred_rgb, true_rgb, data_range=1.0, reduction="sum")
+        sums["colorfulness_pred"] += colorfulness(pred_rgb).sum()
+        sums["colorfulness_true"] += colorfulness(true_rgb).sum()
+        cdf += ab_error_cdf(ab_pred * AB_SCALE, ab_true * AB_SCALE) * n
         if classifier is not None:
             logits, feats = classify(classifier, pred_rgb)
-            correct += (logits.argmax(1) == labels[i:i + bs].to(device)).sum().item()
-            feats_pred.append(feats.cpu())
+            correct += (logits.argmax(1) == labels[i:i + bs].to(device)).sum()
+            feats_pred.append(feats)
     n = len(images)
-    result = {k: v / n for k, v in sums.items()}
+    result = {k: float(v) / n for k, v in sums.items()}
     result["auc"] = float((cdf / n).mean())
     if classifier is not None:
-        result.update(accuracy_colorized=correct / n, accuracy_real=reference["accuracy_real"],
+        result.update(accuracy_colorized=int(correct) / n, accuracy_real=reference["accuracy_real"],
                       accuracy_gray=reference["accuracy_gray"])
         result["frechet_classifier_distance"] = frechet_distance(reference["features_real"],
-                                                                 torch.cat(feats_pred).double().numpy())
+                                                                 torch.cat(feats_pred).cpu().double().numpy())
     return result
 
 

@@ -39,11 +39,20 @@ PROFILES = {
     "quick": {"n_train": 4000, "n_val": 1000, "n_eval": 2000, "classifier": {"epochs": 3, "n_train": 10000},
               "unet": {"epochs": 3}, "dcgan": {"epochs": 3},
               "nogan": {"gen_epochs": 2, "critic_epochs": 1, "gan_epochs": 0.5, "val_every": 10}},
-    # the method descriptions' scale: all images, tens of epochs
+    # the method descriptions' scale: all images, tens of epochs. Batches of 256 keep a GPU busy
+    # (at 64 its steps are launch-bound); the regressors' Adam learning rates scale by
+    # sqrt(256 / 64) = 2, the GAN phases keep theirs (see README, "Batch size and learning
+    # rate"). The U-Net's 10 epochs come from its validation curve: 20 overfit after the 8th.
     "full": {"n_train": None, "n_val": None, "n_eval": None, "classifier": {"epochs": 15, "n_train": None},
-             "unet": {"epochs": 20}, "dcgan": {"epochs": 20},
-             "nogan": {"gen_epochs": 10, "critic_epochs": 3, "gan_epochs": 0.5, "val_every": 100}},
+             "unet": {"epochs": 10, "bs": 256, "lr": 4e-3}, "dcgan": {"epochs": 20, "bs": 256},
+             "nogan": {"gen_epochs": 10, "gen_lr": 4e-3, "critic_epochs": 3, "critic_lr": 2e-3, "gan_epochs": 0.5,
+                       "val_every": 25, "bs": 256}},
 }
+CHECKPOINTS = ("Which checkpoint each run exports: the U-Net and NoGAN's generator pretraining keep the epoch with the "
+               "lowest validation loss (on all 44,430 training images the U-Net overfits after its 8th of 20 epochs, so "
+               "the last epoch would understate the method); NoGAN's joint phase keeps its best validation chunk; the "
+               "DCGAN its last epoch (GAN losses do not rank checkpoints); the classifier its last epoch (its validation "
+               "set is the test set, which must not pick checkpoints).")
 METRICS = [("ab_mse", "ab MSE", ".5f"), ("psnr", "PSNR (dB)", ".2f"), ("ssim", "SSIM", ".4f"), ("auc", "AuC", ".4f"),
            ("colorfulness_pred", "colorfulness", ".1f"), ("accuracy_colorized", "classifier acc.", ".3f"),
            ("frechet_classifier_distance", "FCD", ".2f")]
@@ -80,9 +89,7 @@ def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = N
 
 def _compare(data, profile, seeds, out, runs, force, progress, log, command, settings, compile) -> Path:
     start, device = time.time(), default_device()  # evaluation where training ran: the GPU when there is one
-    training = {k: v for k, v in settings.items() if k != "n_eval"}  # evaluation settings never retrain
-    digest = hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
-    root, out = Path(runs) / f"compare-{profile}-{digest}", Path(out or Path("reports") / profile)
+    root, out = Path(runs) / f"compare-{profile}-{settings_digest(settings)}", Path(out or Path("reports") / profile)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(seed, split, method) for seed in seeds for split in SPLITS for method in METHODS]
     log(f"[0/{len(jobs) + 1}] CIFAR-10 classifier (feature loss and evaluation)")
@@ -115,6 +122,13 @@ def _compare(data, profile, seeds, out, runs, force, progress, log, command, set
     training_curves(curves, out / "training_curves.png")
     write_report(out, records, profile, settings, seeds, data, time.time() - start, timings, command)
     return out
+
+
+def settings_digest(settings: dict) -> str:
+    """Hash of the training settings that names a profile's run folder (evaluation settings such
+    as `n_eval` never need a retrain, so they are left out)."""
+    training = {k: v for k, v in settings.items() if k != "n_eval"}
+    return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def history_psnr(run: Path) -> list[tuple[float, float, float]]:
@@ -240,6 +254,10 @@ def write_report(out: Path, records: list[dict], profile: str, settings: dict, s
         *[f"![{split}](comparison-{split}.png)" for split in SPLITS],
         "",
         "![training curves](training_curves.png)",
+        "",
+        "## Schedule and checkpoints",
+        "",
+        CHECKPOINTS,
         "",
         "## Training time per run",
         "",

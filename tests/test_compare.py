@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from nogancolor.compare import compare, training_seconds
+from nogancolor.compare import PROFILES, compare, settings_digest, training_seconds
 
 TINY = {"n_train": 16, "n_val": None, "n_eval": 6, "classifier": {"epochs": 2, "n_train": None, "bs": 8, "base": 8},
         "unet": {"epochs": 2, "bs": 8, "base": 8}, "dcgan": {"epochs": 1, "bs": 8, "base": 8},
@@ -71,3 +71,10 @@ def test_training_time_sums_every_stage_and_call(tmp_path):
     (tmp_path / "1-generator" / "history.csv").write_text("epoch,train_loss,time\n0,1.0,01:30\n1,0.9,00:45\n")
     (tmp_path / "history.csv").write_text("epoch,train_loss,time\n0,1.0,1:00:05\n")  # fastai's h:mm:ss
     assert training_seconds(tmp_path) == 90 + 45 + 3605
+
+
+def test_the_quick_profile_keeps_its_run_folder():
+    """Changing the quick profile's training settings would orphan every trained quick run (and
+    the committed report's paths); evaluation settings may change freely."""
+    assert settings_digest(PROFILES["quick"]) == "b6cdcb5b"
+    assert settings_digest({**PROFILES["quick"], "n_eval": 10}) == "b6cdcb5b"

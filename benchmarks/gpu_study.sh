@@ -2,7 +2,7 @@
 # The whole study on an offline GPU machine, in one prepared command (also runs on CPU with tiny settings).
 #
 #   benchmarks/gpu_study.sh --out DIR --data cifar10-jpeg.tar.gz [--wheels DIR] [--budget MIN] [--bench]
-#                           [--settings tiny.json] [--profile full] [--seeds 0,1,2] [--work DIR] [--compile]
+#                           [--tar FILE] [--settings tiny.json] [--profile full] [--seeds 0,1,2] [--work DIR] [--compile]
 #
 # 1. --wheels: installs the fastai wheels there (see ../shared/README.md) into WORK/site, offline;
 # 2. prepares the data archive into WORK/data;
@@ -11,12 +11,14 @@
 # 4. nogancolor compare --profile full --seeds 0,1,2 -> DIR/report/ (report.md, figures, raw records);
 #    with --budget MIN it stops at the last epoch boundary that fits in MIN minutes of this call
 #    and exits 75: the same command continues from there (runs live in WORK/runs);
-# 5. copies every run's history.csv and model.json to DIR/runs/ and writes DIR/environment.txt.
+# 5. copies every run's history.csv and model.json to DIR/runs/ and writes DIR/environment.txt;
+# 6. --tar FILE: packs DIR into FILE.tar.gz, whatever the outcome (a device machine returns few files).
+# WORK (default .gpu_study/work) keeps the installed wheels, the prepared data and the runs.
 # Everything it prints is also in DIR/log.txt. DEVICE and BENCH_ARGS (extra train_speed.py options) are for dry runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out="" data="" wheels="" budget="" settings="" bench=0 compile="" profile="full" seeds="0,1,2" work=".device/work"
+out="" data="" wheels="" budget="" settings="" tar="" bench=0 compile="" profile="full" seeds="0,1,2" work=".gpu_study/work"
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--out) out=$2; shift 2 ;;
@@ -24,12 +26,13 @@ while [ $# -gt 0 ]; do
 		--wheels) wheels=$2; shift 2 ;;
 		--budget) budget=$2; shift 2 ;;
 		--settings) settings=$2; shift 2 ;;
+		--tar) tar=$2; shift 2 ;;
 		--profile) profile=$2; shift 2 ;;
 		--seeds) seeds=$2; shift 2 ;;
 		--work) work=$2; shift 2 ;;
 		--bench) bench=1; shift ;;
 		--compile) compile="--compile"; shift ;;
-		-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+		-h|--help) sed -n '2,18p' "$0"; exit 0 ;;
 		*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -80,4 +83,8 @@ case $status in
 	75) stamp "stopped by the time budget: run the same command again to continue" ;;
 	*) stamp "compare failed (exit $status)" ;;
 esac
+if [ -n "$tar" ]; then
+	tar czf "$tar" -C "$(dirname "$out")" "$(basename "$out")"
+	stamp "packed $out into $tar"
+fi
 exit $status

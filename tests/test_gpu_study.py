@@ -42,7 +42,7 @@ def test_the_gpu_study_script_runs_end_to_end_and_resumes_after_its_budget(input
     assert "time budget used up" in stopped.stdout and "run the same command again" in stopped.stdout
     assert not (root / "out" / "report" / "report.md").exists()
 
-    done = study(root, *common, "--bench")
+    done = study(root, *common, "--bench", "--tar", str(root / "study.tar.gz"))
     assert done.returncode == 0, done.stdout + done.stderr
     out = root / "out"
     for table in ("train_speed.md", "train_speed_compile.md"):
@@ -56,6 +56,8 @@ def test_the_gpu_study_script_runs_end_to_end_and_resumes_after_its_budget(input
     histories = sorted(p.relative_to(out / "runs") for p in (out / "runs").rglob("history.csv"))
     assert len(histories) == 1 + 2 * (1 + 1 + 3)  # classifier; per split U-Net, DCGAN, NoGAN's three stages
     assert len(list((out / "runs").rglob("model.json"))) == len(histories)  # each run and NoGAN stage exported
+    with tarfile.open(root / "study.tar.gz") as tar:
+        assert "out/report/report.md" in tar.getnames() and "out/log.txt" in tar.getnames()
 
 
 def test_the_script_refuses_missing_inputs(tmp_path):

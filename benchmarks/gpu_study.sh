@@ -9,8 +9,8 @@
 # 3. --bench: benchmarks/train_speed.py on the GPU (plain loop vs our Learner), without and with
 #    torch.compile -> DIR/train_speed.md, DIR/train_speed_compile.md;
 # 4. nogancolor compare --profile full --seeds 0,1,2 -> DIR/report/ (report.md, figures, raw records);
-#    with --budget MIN it stops at the last epoch boundary that fits in MIN minutes of this call
-#    and exits 75: the same command continues from there (runs live in WORK/runs);
+#    with --budget MIN it stops at the last epoch boundary that fits in MIN minutes from this
+#    script's start (steps 1-3 included) and exits 75: the same command continues from there;
 # 5. copies every run's history.csv and model.json to DIR/runs/ and writes DIR/environment.txt;
 # 6. --tar FILE: packs DIR into FILE.tar.gz, whatever the outcome (a device machine returns few files).
 # WORK (default .gpu_study/work) keeps the installed wheels, the prepared data and the runs.
@@ -70,10 +70,14 @@ if [ "$bench" = 1 ]; then
 		| tee "$out/train_speed_compile.md" || stamp "torch.compile benchmark failed; the study goes on"
 fi
 
-stamp "compare --profile $profile --seeds $seeds${budget:+ (budget $budget min)}"
+left=""
+if [ -n "$budget" ]; then  # what is left of the budget after the steps above
+	left=$(awk -v b="$budget" -v s="$(( $(date +%s) - started ))" 'BEGIN { r = b - s / 60; printf "%.2f", (r > 0 ? r : 0) }')
+fi
+stamp "compare --profile $profile --seeds $seeds${left:+ (time left: $left min)}"
 status=0
 "$PY" -m cli.main compare --data "$work/data" --profile "$profile" --seeds "$seeds" --out "$out/report" \
-	--runs "$work/runs" ${settings:+--settings "$settings"} ${budget:+--time-budget "$budget"} $compile || status=$?
+	--runs "$work/runs" ${settings:+--settings "$settings"} ${left:+--time-budget "$left"} $compile || status=$?
 
 mkdir -p "$out/runs"
 (cd "$work/runs" && find . \( -name history.csv -o -name model.json -o -name run.json \) -print0 |

@@ -41,7 +41,7 @@ PROFILES = {
               "nogan": {"gen_epochs": 2, "critic_epochs": 1, "gan_epochs": 0.5, "val_every": 10}},
     # the method descriptions' scale: all images, tens of epochs. Batches of 256 keep a GPU busy
     # (at 64 its steps are launch-bound); the regressors' Adam learning rates scale by
-    # sqrt(256 / 64) = 2, the GAN phases keep theirs (see README, "Batch size and learning
+    # sqrt(256 / 64) = 2, the GAN phases keep theirs (docs/usage.md, "Batch size and learning
     # rate"). The U-Net's 10 epochs come from its validation curve: 20 overfit after the 8th.
     "full": {"n_train": None, "n_val": None, "n_eval": None, "classifier": {"epochs": 15, "n_train": None},
              "unet": {"epochs": 10, "bs": 256, "lr": 4e-3}, "dcgan": {"epochs": 20, "bs": 256},

@@ -353,11 +353,14 @@ def predict(
                                                                   "(0 = off; 0.5 calms flicker).")] = 0.0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images or frames per model call.")] = 16,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Folders: redo outputs that already exist (by default they are "
+                                                 "skipped, so an interrupted run goes on where it stopped).")] = False,
 ):
     """Colorize your own photos, folders and videos with a trained model. Output images keep the
-    input's size and format; colour inputs are made gray first."""
+    input's size and format; colour inputs are made gray first. Outputs are written under a
+    temporary name and renamed when complete; in a folder, those already there are skipped."""
     from nogancolor.colorize import Colorizer
-    from nogancolor.predict import colorize_images, find_model, is_video, plan
+    from nogancolor.predict import colorize_images, find_model, is_video, plan, still_to_do
     from nogancolor.video import colorize_video
 
     model = model or find_model()
@@ -367,10 +370,11 @@ def predict(
     pairs = plan(source, output, compare)
     if not pairs:
         fail(f"{source}: no images or videos in this folder")
+    todo = pairs if overwrite or not Path(source).is_dir() else still_to_do(pairs)
     progress = sys.stderr.isatty()
-    images = [(src, dst) for src, dst in pairs if not is_video(src)]
+    images = [(src, dst) for src, dst in todo if not is_video(src)]
     failures = colorize_images(colorizer, images, compare=compare, batch_size=batch_size, progress=progress)
-    for src, dst in pairs:
+    for src, dst in todo:
         if is_video(src):
             try:
                 dst.parent.mkdir(parents=True, exist_ok=True)
@@ -380,11 +384,12 @@ def predict(
                 failures.append(str(e))
     if len(pairs) == 1 and failures:
         fail(failures[0])
-    done = len(pairs) - len(failures)
+    done, skipped = len(todo) - len(failures), len(pairs) - len(todo)
     target = output or (pairs[0][1] if len(pairs) == 1 else pairs[0][1].parent)
     psnr = colorizer.config.get("metrics", {}).get("val_psnr")
     about = f"{colorizer.name}" + (f", val PSNR {psnr:.2f} dB" if psnr else "") + f", render size {colorizer.render_size}"
-    typer.echo(f"colorized {done} of {len(pairs)} with {model} ({about}) -> {target}")
+    counts = f" ({skipped} skipped: already done, --overwrite redoes them)" if skipped else ""
+    typer.echo(f"colorized {done} of {len(pairs)}{counts} with {model} ({about}) -> {target}")
     if failures:
         for line in failures:
             typer.secho(f"  failed: {line}", fg=typer.colors.RED, err=True)

@@ -52,6 +52,12 @@ def plan(source: Path, output: Path | None, compare: bool = False) -> list[tuple
     return [(source, Path(output) if output else source.with_name(f"{source.stem}{tag}{source.suffix}"))]
 
 
+def still_to_do(pairs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """The pairs whose output is not there yet. An output under its final name is complete:
+    every output is written under a temporary name and renamed when done."""
+    return [(src, dst) for src, dst in pairs if not (dst.is_file() and dst.stat().st_size > 0)]
+
+
 def colorize_images(colorizer: Colorizer, pairs, compare=False, batch_size=16, progress=True) -> list[str]:
     """Colorize image files in batches; -> one "name: reason" line per input that failed."""
     failures = []

@@ -231,3 +231,38 @@ def test_video_keeps_frames_and_fps_and_smoothing_calms_flicker(checkpoint, tmp_
     assert chroma_jumps(calm) < 0.5 * chroma_jumps(raw)
     (tmp_path / "fake.mp4").write_text("not a video")
     one_error_line(run("predict", tmp_path / "fake.mp4", "--model", checkpoint), "not a readable video")
+
+
+def test_a_killed_folder_run_loses_nothing_and_the_rerun_does_only_the_rest(checkpoint, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src, out = tmp_path / "images", tmp_path / "out"
+    src.mkdir()
+    for i in range(200):
+        Image.fromarray(photo(160, 120, seed=i)).save(src / f"{i:03d}.png")
+    command = [sys.executable, "-m", "cli.main", "predict", str(src), "-o", str(out), "--model", str(checkpoint),
+               "--batch-size", "2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and len(list(out.glob("*.png"))) < 40:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    assert 40 <= len(finished) < 200, "the run should have been killed partway"
+    for name in finished:  # every file under a final name is a whole image
+        with Image.open(out / name) as image:
+            image.load()
+            assert image.size == (160, 120)
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"colorized {200 - len(finished)} of 200 ({len(finished)} skipped: already done" in rerun.stdout
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:03d}.png" for i in range(200)]  # no temporary files left
+    assert all((out / name).stat().st_mtime_ns == mtime for name, mtime in finished.items())  # nothing redone
+    again = subprocess.run(command + ["--overwrite"], env=env, capture_output=True, text=True, timeout=300)
+    assert "colorized 200 of 200 with" in again.stdout

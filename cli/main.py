@@ -404,6 +404,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps the page on this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the web page.")] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Uploads above this size are refused.")] = 20.0,
+    workers: Annotated[int, typer.Option(min=1, help="Images colorized at the same time (threads beside the web "
+                                                     "server, which keeps answering).")] = 1,
+    queue: Annotated[int, typer.Option(min=1, help="Colorize requests admitted at once (uploading, waiting or "
+                                                   "running); more get 503 with Retry-After.")] = 8,
     render_size: Annotated[Optional[int], typer.Option(min=32, help="Working resolution (see `predict`).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: cuda if available).")] = None,
 ):
@@ -416,7 +420,10 @@ def serve(
     if not paths:
         fail("no trained model under runs/: train one (`nogancolor train nogan`, `train unet` or `train dcgan`) or pass --model")
     typer.echo(f"serving {len(paths)} model(s) on http://{host}:{port}/ (Ctrl-C stops)")
-    run(paths, host=host, port=port, max_upload_mb=max_upload_mb, device=device, render_size=render_size)
+    if queue < workers:
+        fail(f"--queue ({queue}) must be at least --workers ({workers})")
+    run(paths, host=host, port=port, max_upload_mb=max_upload_mb, device=device, render_size=render_size,
+        workers=workers, queue=queue)
 
 
 def report(config: dict, out: Path, name: str = "exported"):

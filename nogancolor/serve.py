@@ -2,11 +2,23 @@
 
 FastAPI serves one plain HTML page and a JSON endpoint; results come back as PNG data URLs the
 page shows side by side (gray input | each model) with download links. Binds to 127.0.0.1 by
-default; uploads above `max_upload_mb` are refused with a message, never read whole.
+default.
+
+Under load: decoding, colorizing and encoding run in a pool of `workers` threads, never on the
+event loop, so the page and the model list answer at once while models run. At most `queue`
+colorize requests are admitted at a time (being uploaded, waiting or running); one more is
+answered 503 with Retry-After and a message, before its body is read. Uploads above
+`max_upload_mb` are refused with 413, never read whole. So the memory held by requests is
+bounded by `queue` uploads plus `workers` images being worked on.
 """
 
+import asyncio
 import base64
 import io
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -35,47 +47,71 @@ def png_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def create_app(colorizers: dict[str, Colorizer], max_upload_mb: float = 20) -> FastAPI:
-    """The web app over named colorizers (a name is shown on the page and picks the model)."""
-    app = FastAPI(title="nogancolor", docs_url=None, redoc_url=None)
+def create_app(colorizers: dict[str, Colorizer], max_upload_mb: float = 20, workers: int = 1, queue: int = 8) -> FastAPI:
+    """The web app over named colorizers (a name is shown on the page and picks the model);
+    `workers` threads colorize, at most `queue` colorize requests are admitted at once."""
+    if workers < 1 or queue < workers:
+        raise ValueError(f"need at least 1 worker and a queue at least as long ({workers} workers, queue {queue})")
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="colorize")
     limit = int(max_upload_mb * 1024 * 1024)
+    state = {"admitted": 0, "seconds": 1.0}  # requests in the house; smoothed seconds of work per request
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="nogancolor", docs_url=None, redoc_url=None, lifespan=lifespan)
 
     @app.get("/", response_class=HTMLResponse)
-    def page():
+    async def page():
         return PAGE.read_text().replace("{{MAX_MB}}", f"{max_upload_mb:g}")
 
     @app.get("/api/models")
-    def models():
+    async def models():
         return [{"name": name, "method": c.name, "val_psnr": c.config.get("metrics", {}).get("val_psnr")}
                 for name, c in colorizers.items()]
+
+    def work(data: bytes, names: list[str]) -> dict:
+        start = time.perf_counter()
+        rgb, _ = open_image(io.BytesIO(data))
+        results = [{"model": n, "image": png_data_url(colorizers[n].colorize(rgb))} for n in names]
+        state["seconds"] = 0.8 * state["seconds"] + 0.2 * (time.perf_counter() - start)
+        return {"width": rgb.width, "height": rgb.height, "gray": png_data_url(rgb.convert("L")), "results": results}
 
     @app.post("/api/colorize")
     async def colorize(request: Request, models: str = ""):
         if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:
             raise HTTPException(413, f"the upload is larger than the {max_upload_mb:g} MB limit")
-        data = bytearray()
-        async for part in request.stream():
-            data += part
-            if len(data) > limit:
-                raise HTTPException(413, f"the upload is larger than the {max_upload_mb:g} MB limit")
-        if not data:
-            raise HTTPException(400, "no image received")
         names = [n for n in models.split(",") if n] or list(colorizers)[:1]
         unknown = [n for n in names if n not in colorizers]
         if unknown:
             raise HTTPException(400, f"unknown model {unknown[0]!r}; loaded: {', '.join(colorizers)}")
+        if state["admitted"] >= queue:  # checked and counted with no await between: one event loop
+            wait = max(1, math.ceil(state["seconds"] * queue / workers))
+            raise HTTPException(503, f"busy: {queue} images are being colorized or waiting; try again in {wait} s",
+                                headers={"Retry-After": str(wait)})
+        state["admitted"] += 1
         try:
-            rgb, _ = open_image(io.BytesIO(bytes(data)))
-        except ImageError as e:
-            raise HTTPException(400, str(e)) from e
-        results = [{"model": n, "image": png_data_url(colorizers[n].colorize(rgb))} for n in names]
-        return {"width": rgb.width, "height": rgb.height, "gray": png_data_url(rgb.convert("L")), "results": results}
+            data = bytearray()
+            async for part in request.stream():
+                data += part
+                if len(data) > limit:
+                    raise HTTPException(413, f"the upload is larger than the {max_upload_mb:g} MB limit")
+            if not data:
+                raise HTTPException(400, "no image received")
+            try:
+                return await asyncio.get_running_loop().run_in_executor(pool, work, bytes(data), names)
+            except ImageError as e:
+                raise HTTPException(400, str(e)) from e
+        finally:
+            state["admitted"] -= 1
 
     return app
 
 
 def serve(model_paths: list[Path], host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 20,
-          device=None, render_size: int | None = None) -> None:
+          device=None, render_size: int | None = None, workers: int = 1, queue: int = 8) -> None:
     import uvicorn
 
     colorizers = {}
@@ -83,4 +119,4 @@ def serve(model_paths: list[Path], host: str = "127.0.0.1", port: int = 8000, ma
         colorizer = Colorizer.from_checkpoint(path, device=device, render_size=render_size)
         name = f"{colorizer.name} ({Path(path).parent.name})"
         colorizers[name] = colorizer
-    uvicorn.run(create_app(colorizers, max_upload_mb), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(colorizers, max_upload_mb, workers, queue), host=host, port=port, log_level="warning")

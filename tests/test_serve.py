@@ -120,3 +120,29 @@ def test_page_end_to_end_in_headless_chromium(app, tmp_path):
         browser.quit()
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def load_test_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "serve_load.py"
+    spec = importlib.util.spec_from_file_location("serve_load", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_server_stays_up_under_load(prepared, tmp_path):
+    """16 clients x 8 uploads of a 1024x768 JPEG against one worker and a queue of 8, while GET /
+    is polled: every answer is 200 or 503 with Retry-After, none dropped, the page stays fast,
+    and the requests' memory stays bounded (the queue bounds the uploads held at once)."""
+    torch.manual_seed(0)
+    train_unet(prepared, tmp_path / "unet", epochs=1, bs=8, base=8, progress=False)
+    result = load_test_module().run_load(tmp_path / "unet" / "model.safetensors", clients=16, requests=8, workers=1,
+                                         queue=8)
+    assert result["requests"] == 128 and set(result["statuses"]) <= {200, 503}, result
+    assert result["statuses"].get(200, 0) >= 8 and result["busy_503_have_retry_after"], result
+    assert result["page_statuses"] == [200] and result["page_requests"] >= 10, result
+    assert result["page_p95_s"] < 0.2, result
+    assert result["server_peak_rss_mb"] - result["server_idle_rss_mb"] < 400, result

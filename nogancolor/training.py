@@ -141,7 +141,7 @@ def run_training(out, options: dict, build, fit, finish, make_dls=colorization_l
         if num_distrib() > 1:  # started by `accelerate launch`: wrap the model in DDP for the fit
             import fastai.distributed  # noqa: F401  (adds Learner.distrib_ctx)
 
-            distributed = learn.distrib_ctx()
+            distributed = learn.distrib_ctx(sync_bn=dls.device is not None and dls.device.type == "cuda")
         with distributed, (nullcontext() if progress else learn.no_bar()):
             try:
                 fit(learn, options["epochs"] - start_epoch, options["lr"], cbs)

@@ -100,3 +100,21 @@ def test_the_counter_sees_reads():
         x.to("cpu")  # placing on the device it is on already: no read
         (x + 1).mul(2)  # no read
     assert reads.count == 4
+
+
+def test_get_preds_and_show_results_see_every_validation_image_in_order(prepared):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    torch.manual_seed(0)
+    dls = colorization_dls(prepared, "hue", bs=3)
+    learn = colorization_learner(dls, UNet(base=4), log=False, grid=False)
+    with learn.no_bar():
+        inputs, preds, targets = learn.get_preds(with_input=True)
+    images, _, _ = load_prepared(prepared)
+    val_idx = load_split(split_path(prepared, "hue"))[1]
+    expected_l, expected_ab = dls.valid.after_batch((images[val_idx], images[val_idx]))
+    assert torch.equal(inputs, expected_l) and torch.equal(targets, expected_ab)
+    with torch.no_grad():
+        assert torch.allclose(preds, learn.model.eval()(expected_l), atol=1e-6)
+    learn.show_results(max_n=2)

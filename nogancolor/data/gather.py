@@ -44,15 +44,15 @@ class GatherDL(TfmdDL):
         """Positions of this epoch's items: a permutation drawn on the device when shuffling."""
         device = self._where()
         if not self.shuffle:
-            self._positions = torch.arange(self.n, device=device)
-        else:
-            generator = torch.Generator(device=device)
-            generator.manual_seed(self.rng.randint(0, 2**62))
-            self._positions = torch.randperm(self.n, generator=generator, device=device)
-        return self._positions
+            return torch.arange(self.n, device=device)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(self.rng.randint(0, 2**62))
+        return torch.randperm(self.n, generator=generator, device=device)
 
     def sample(self):
-        return self._positions
+        """All of this epoch's positions at once: what fastai's __iter__ got from get_idxs (which
+        get_preds may have replaced by a fixed order); no per-item filtering, there are no workers."""
+        return self._DataLoader__idxs
 
     def create_batches(self, samps):
         """One gather per batch. `samps` is our permutation, or any sequence of positions (fastai's

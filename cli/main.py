@@ -77,7 +77,7 @@ def user_errors(command):
             return command(*args, **kwargs)
         except OutOfTime as e:
             fail(str(e), code=OUT_OF_TIME)
-        except (DatasetError, RunError, CheckpointError, ValueError) as e:
+        except (DatasetError, RunError, CheckpointError, ValueError, NotImplementedError) as e:
             fail(str(e))
         except KeyboardInterrupt:
             fail("interrupted; finished epochs are checkpointed, continue with --resume", code=130)
@@ -426,7 +426,9 @@ def serve(
         workers=workers, queue=queue)
 
 
-def report(config: dict, out: Path, name: str = "exported"):
+def report(config: dict | None, out: Path, name: str = "exported"):
+    if config is None:  # not the first of several training processes: that one reports
+        return
     m = config["metrics"]
     typer.echo(f"{name}: val ab MSE {m['val_ab_mse']:.5f}, val PSNR {m['val_psnr']:.2f} dB "
                f"(gray output: {m['val_ab_mse_gray_output']:.5f}, {m['val_psnr_gray_output']:.2f} dB) -> {out / 'model.safetensors'}")

@@ -117,7 +117,8 @@ class HistoryCSVLogger(CSVLogger):
             super()._write_line(log)
 
     def before_fit(self):
-        if hasattr(self, "gather_preds"):
+        self.writing = not hasattr(self, "gather_preds") and rank_distrib() == 0  # one process writes the history
+        if not self.writing:
             return
         path = self.path / self.fname
         fresh = not (path.exists() and path.stat().st_size)
@@ -126,6 +127,10 @@ class HistoryCSVLogger(CSVLogger):
         if fresh:
             self.file.write(",".join(self.recorder.metric_names) + "\n")
         self.old_logger, self.learn.logger = self.logger, self._write_line
+
+    def after_fit(self):
+        if self.writing:
+            super().after_fit()
 
 
 class TrainedEpochCallback(Callback):
@@ -176,7 +181,8 @@ class ValGridCallback(TrainedEpochCallback):
 
     def before_fit(self):
         super().before_fit()
-        dl = self.dls.valid  # evenly spaced picks: validation items are ordered by class
+        dl = getattr(self.dls.valid, "dl", self.dls.valid)  # the whole set, also when sharded over processes
+        # evenly spaced picks: validation items are ordered by class
         picks = torch.linspace(0, len(dl.dataset) - 1, min(self.n, len(dl.dataset))).long().tolist()
         batch = to_device(dl.create_batch([dl.do_item(i) for i in picks]), self.dls.device)
         self.val_x, self.val_y = dl.after_batch(batch)

@@ -4,6 +4,7 @@ import torch
 from fastai.learner import Metric
 
 from .color import model_to_rgb, output_to_rgb
+from .distributed import summed_over_processes
 
 
 def psnr(pred_rgb: torch.Tensor, targ_rgb: torch.Tensor) -> torch.Tensor:
@@ -28,7 +29,8 @@ class RGBPSNR(Metric):
 
     @property
     def value(self):
-        return float(self.total) / self.count if self.count else None
+        total, count = summed_over_processes(self.total, self.count)
+        return float(total) / count if count else None
 
     @property
     def name(self):

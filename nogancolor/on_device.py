@@ -21,13 +21,24 @@ from fastai.torch_core import find_bs
 from fastai.vision.gan import GANTrainer
 from torch.overrides import TorchFunctionMode
 
+from .distributed import summed_over_processes
+
 
 def add_batch_mean(total, value: torch.Tensor, bs: int):
     """total + mean(value) * bs, kept as a device tensor (`total` starts as the number 0)."""
     return total + value.detach().float().mean() * bs
 
 
-class DeviceAvgLoss(AvgLoss):
+class DeviceMean:
+    """The value of a summed metric, read once: total / count over every process's shard."""
+
+    @property
+    def value(self):
+        total, count = summed_over_processes(self.total, self.count)
+        return total / count if count else None
+
+
+class DeviceAvgLoss(DeviceMean, AvgLoss):
     """fastai's validation loss (batch-size weighted mean), summed on the device."""
 
     def accumulate(self, learn):
@@ -35,7 +46,7 @@ class DeviceAvgLoss(AvgLoss):
         self.total, self.count = add_batch_mean(self.total, learn.loss, bs), self.count + bs
 
 
-class DeviceAvgMetric(AvgMetric):
+class DeviceAvgMetric(DeviceMean, AvgMetric):
     """fastai's metric from a function (accuracy, ...), summed on the device."""
 
     def accumulate(self, learn):
@@ -43,7 +54,7 @@ class DeviceAvgMetric(AvgMetric):
         self.total, self.count = add_batch_mean(self.total, self.func(learn.pred, *learn.yb), bs), self.count + bs
 
 
-class DeviceLossMetric(LossMetric):
+class DeviceLossMetric(DeviceMean, LossMetric):
     """fastai's LossMetric (a GAN's generator and critic loss on validation), summed on the device."""
 
     def accumulate(self, learn):

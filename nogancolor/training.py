@@ -12,11 +12,12 @@ from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
 
-from fastai.torch_core import num_distrib, set_seed
+from fastai.torch_core import default_device, rank_distrib, set_seed
 
 from .callbacks import ContinueFromEpoch, SaveLastCallback, StopBeforeDeadline, write_json
 from .critics import PairDiscriminator
 from .data import colorization_dls, read_meta
+from .distributed import barrier, distributed_fit, is_distributed, start_processes
 from .export import export_generator
 from .gan import dcgan_learner
 from .learner import CHECKPOINT_DIR, colorization_learner, resolve_precision, run_callbacks
@@ -122,13 +123,17 @@ def run_training(out, options: dict, build, fit, finish, make_dls=colorization_l
     `finish(learn, dls, options)` exports and returns the exported config. The best checkpoint
     is loaded before `finish` where the Learner keeps one, else the last epoch is exported."""
     out = Path(out)
+    start_processes(device or default_device())  # several processes (accelerate launch): rank 0 writes the run
     options, state, start_epoch = open_run(out, options, resume, force)
+    barrier()
     set_seed(options["seed"], reproducible=True)
     dls = make_dls(options, device)
     learn = build(dls, options)
     keeps_best = hasattr(learn, "save_model")
     if state is None:
-        start_run(out, options)
+        if rank_distrib() == 0:
+            start_run(out, options)
+        barrier()
     else:
         learn.load("last", with_opt=True)
         if keeps_best:
@@ -137,20 +142,19 @@ def run_training(out, options: dict, build, fit, finish, make_dls=colorization_l
         check_time(f"training {out}")
         deadline = DEADLINE.get()
         cbs = [ContinueFromEpoch(start_epoch, options["epochs"])] + ([StopBeforeDeadline(deadline)] if deadline else [])
-        distributed = nullcontext()
-        if num_distrib() > 1:  # started by `accelerate launch`: wrap the model in DDP for the fit
-            import fastai.distributed  # noqa: F401  (adds Learner.distrib_ctx)
-
-            distributed = learn.distrib_ctx(sync_bn=dls.device is not None and dls.device.type == "cuda")
+        distributed = distributed_fit(learn) if is_distributed() else nullcontext()
         with distributed, (nullcontext() if progress else learn.no_bar()):
             try:
                 fit(learn, options["epochs"] - start_epoch, options["lr"], cbs)
             except StopBeforeDeadline.Stop:
                 raise OutOfTime(f"time budget reached in {out}: finished epochs are saved, run the same command again "
                                 "to continue") from None
+    barrier()  # every process has finished its epochs and rank 0 has saved them
     if keeps_best:
         learn.load("best", with_opt=False)
-    return finish(learn, dls, options)
+    config = finish(learn, dls, options) if rank_distrib() == 0 else None  # the other processes export nothing
+    barrier()
+    return config
 
 
 def train_unet(data: Path, out: Path, split: str = "hue", arch: str = SMALL_ARCH, epochs: int = 20, lr: float = 2e-3,

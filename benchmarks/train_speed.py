@@ -214,6 +214,7 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
 
 def data_time(dls, batches: int = 50) -> float:
     """Milliseconds to gather and Lab-convert one training batch, with no model."""
+    batches = min(batches, len(dls.train) - 1)
     it = iter(dls.train)
     next(it)
     sync(dls.device or torch.device("cpu"))
@@ -309,7 +310,7 @@ def main():
     print(f"device: {device_name(device)}; torch {torch.__version__}")
     if device.type == "cpu" and not args.no_cpu_table:
         bs = args.bs[0]
-        n_train = (args.steps + 2 * WARMUP + StepTimer.READ_STEPS) * bs
+        n_train = max(args.steps + 2 * WARMUP + StepTimer.READ_STEPS, 60) * bs
         cpu_table(colorization_dls(args.data, "hue", bs=bs, n_train=n_train, n_val=bs), args.steps)
     method_table(args, device)
 

@@ -8,6 +8,7 @@ the process group starts before the run directory is touched, rank 0 alone write
 others wait at a barrier, and each process trains on its own shard of every epoch's batches.
 """
 
+import atexit
 from contextlib import contextmanager
 
 import torch
@@ -23,11 +24,19 @@ def is_distributed() -> bool:
 
 def start_processes(device) -> None:
     """Join the process group now (accelerate picks gloo on CPUs, NCCL on GPUs), so barriers work
-    before the Learner's fit; a no-op in a single process."""
+    before the Learner's fit, and leave it together at exit (a process that exits with gloo's
+    threads still running can abort); a no-op in a single process."""
     if is_distributed() and not dist.is_initialized():
         from accelerate import PartialState
 
         PartialState(cpu=torch.device(device or "cpu").type != "cuda")
+        atexit.register(_leave)
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def barrier() -> None:

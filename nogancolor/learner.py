@@ -17,6 +17,7 @@ from .on_device import keep_on_device
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
+
 def fused_adam(**hypers):
     """A fastai opt_func: torch's Adam (no weight decay unless given) as its fused kernel, one
     launch for all parameters and no host reads. fastai's own Python Adam step is about 4x

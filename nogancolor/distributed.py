@@ -71,14 +71,19 @@ class Trainer(DistributedTrainer):
         return dl if isinstance(dl, DistributedDL) else ShardedDL(dl, device=dl.device)
 
 
+def check_supported(learn) -> None:
+    """Refuse, before anything is written, what several processes cannot train yet."""
+    if is_distributed() and hasattr(learn, "gan_trainer"):
+        raise NotImplementedError("training a GAN (train dcgan, NoGAN's joint phase) in several processes is not "
+                                  "supported yet: its generator and critic take turns, which DistributedDataParallel "
+                                  "of the pair does not follow; run it in one process")
+
+
 @contextmanager
 def distributed_fit(learn):
     """Inside, `learn` fits as one of several processes (DDP); the progress bar shows on rank 0
     only. SyncBatchNorm on GPUs only (it refuses CPU modules)."""
-    if hasattr(learn, "gan_trainer"):
-        raise NotImplementedError("training a GAN (train dcgan, NoGAN's joint phase) in several processes is not "
-                                  "supported yet: its generator and critic take turns, which DistributedDataParallel "
-                                  "of the pair does not follow; run it in one process")
+    check_supported(learn)
     on_gpu = torch.device(learn.dls.device or "cpu").type == "cuda"
     trainer = Trainer(sync_bn=on_gpu, cpu=not on_gpu)
     learn.add_cb(trainer)

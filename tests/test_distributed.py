@@ -89,6 +89,7 @@ def test_gans_in_several_processes_are_refused_in_one_line(prepared, tmp_path):
                                      "--out", str(tmp_path / "dcgan")))
     assert "error: training a GAN (train dcgan, NoGAN's joint phase) in several processes is not supported yet" in out
     assert "[rank0]: Traceback" not in out and "[rank1]: Traceback" not in out  # (the launcher prints its own)
+    assert not (tmp_path / "dcgan").exists()  # refused before anything was written
 
 
 def finished_with_error(proc, timeout=300) -> str:

@@ -82,8 +82,7 @@ def check_supported(learn) -> None:
 @contextmanager
 def distributed_fit(learn):
     """Inside, `learn` fits as one of several processes (DDP); the progress bar shows on rank 0
-    only. SyncBatchNorm on GPUs only (it refuses CPU modules)."""
-    check_supported(learn)
+    only. SyncBatchNorm on GPUs only (it refuses CPU modules). `check_supported` first."""
     on_gpu = torch.device(learn.dls.device or "cpu").type == "cuda"
     trainer = Trainer(sync_bn=on_gpu, cpu=not on_gpu)
     learn.add_cb(trainer)

@@ -4,7 +4,7 @@ import torch
 from fastai.learner import Metric
 
 from .color import model_to_rgb, output_to_rgb
-from .distributed import summed_over_processes
+from .on_device import DeviceMean
 
 
 def psnr(pred_rgb: torch.Tensor, targ_rgb: torch.Tensor) -> torch.Tensor:
@@ -13,7 +13,7 @@ def psnr(pred_rgb: torch.Tensor, targ_rgb: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1 / mse.clamp(min=1e-10))
 
 
-class RGBPSNR(Metric):
+class RGBPSNR(DeviceMean, Metric):
     """Mean per-image PSNR (dB) between RGB(L, predicted ab) and RGB(L, true ab); for an RGB
     generator (`train dcgan --output rgb`), between its RGB output and the true RGB. Summed on
     the device, read once per validation."""
@@ -26,11 +26,6 @@ class RGBPSNR(Metric):
         values = psnr(output_to_rgb(l_norm, learn.pred), output_to_rgb(l_norm, learn.yb[0]))
         self.total = self.total + values.sum()
         self.count += len(values)
-
-    @property
-    def value(self):
-        total, count = summed_over_processes(self.total, self.count)
-        return float(total) / count if count else None
 
     @property
     def name(self):

@@ -30,12 +30,13 @@ def add_batch_mean(total, value: torch.Tensor, bs: int):
 
 
 class DeviceMean:
-    """The value of a summed metric, read once: total / count over every process's shard."""
+    """The value of a metric summed on the device as `total` over `count` items, read once:
+    total / count over every process's shard, as a number."""
 
     @property
     def value(self):
         total, count = summed_over_processes(self.total, self.count)
-        return total / count if count else None
+        return float(total) / count if count else None
 
 
 class DeviceAvgLoss(DeviceMean, AvgLoss):

@@ -413,15 +413,14 @@ def serve(
 ):
     """Open a web page where you drop an image and see it colorized by each loaded model, side by
     side with the gray input, with download links."""
-    from nogancolor.serve import best_per_method
+    from nogancolor.serve import best_per_method, check_pool
     from nogancolor.serve import serve as run
 
+    check_pool(workers, queue)
     paths = model or best_per_method()
     if not paths:
         fail("no trained model under runs/: train one (`nogancolor train nogan`, `train unet` or `train dcgan`) or pass --model")
     typer.echo(f"serving {len(paths)} model(s) on http://{host}:{port}/ (Ctrl-C stops)")
-    if queue < workers:
-        fail(f"--queue ({queue}) must be at least --workers ({workers})")
     run(paths, host=host, port=port, max_upload_mb=max_upload_mb, device=device, render_size=render_size,
         workers=workers, queue=queue)
 

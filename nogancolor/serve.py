@@ -47,11 +47,16 @@ def png_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def check_pool(workers: int, queue: int) -> None:
+    """Raise ValueError unless `workers` threads and a queue of `queue` requests make sense."""
+    if workers < 1 or queue < workers:
+        raise ValueError(f"need at least 1 worker and a queue at least as long ({workers} workers, queue {queue})")
+
+
 def create_app(colorizers: dict[str, Colorizer], max_upload_mb: float = 20, workers: int = 1, queue: int = 8) -> FastAPI:
     """The web app over named colorizers (a name is shown on the page and picks the model);
     `workers` threads colorize, at most `queue` colorize requests are admitted at once."""
-    if workers < 1 or queue < workers:
-        raise ValueError(f"need at least 1 worker and a queue at least as long ({workers} workers, queue {queue})")
+    check_pool(workers, queue)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="colorize")
     limit = int(max_upload_mb * 1024 * 1024)
     state = {"admitted": 0, "seconds": 1.0}  # requests in the house; smoothed seconds of work per request

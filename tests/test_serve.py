@@ -146,3 +146,14 @@ def test_the_server_stays_up_under_load(prepared, tmp_path):
     assert result["page_statuses"] == [200] and result["page_requests"] >= 10, result
     assert result["page_p95_s"] < 0.2, result
     assert result["server_peak_rss_mb"] - result["server_idle_rss_mb"] < 400, result
+
+
+def test_a_queue_shorter_than_the_workers_is_refused_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app as cli
+
+    result = CliRunner().invoke(cli, ["serve", "--model", str(tmp_path / "none.safetensors"), "--workers", "3",
+                                      "--queue", "2"])
+    assert result.exit_code == 1 and "serving" not in result.output
+    assert "need at least 1 worker and a queue at least as long (3 workers, queue 2)" in result.output

@@ -33,7 +33,7 @@ from nogancolor.critics import PairCritic, PairDiscriminator
 from nogancolor.data import colorization_dls
 from nogancolor.gan import dcgan_learner
 from nogancolor.learner import colorization_learner, resolve_precision
-from nogancolor.losses import FeatureLoss
+from nogancolor.losses import FeatureLoss, discriminator_loss, generator_loss
 from nogancolor.models import UNet
 from nogancolor.models.classifier import CifarNet
 from nogancolor.models.features import FrozenFeatures
@@ -77,27 +77,23 @@ class PlainSteps:
         if compile:
             self.generator.compile()
 
-    def content(self, fake, x, y):
-        if self.kind == "dcgan":
-            return 100 * F.l1_loss(fake, y)
-        self.feature_loss.gray = x
-        return 1.5 * self.feature_loss(fake, y)
-
     def step(self, x, y):
+        """One step, with the project's own cost functions (nogancolor.losses), as the Learners."""
         with self.autocast:
             if self.kind == "unet":
                 loss = F.mse_loss(self.generator(x).float(), y)
             elif self.gen_mode:
                 fake = self.generator(x).float()
-                logits = self.critic(x, fake)
-                loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)) + self.content(fake, x, y)
+                if self.kind == "dcgan":
+                    loss = generator_loss(self.critic(x, fake), fake, y, l1_weight=100.0)[0]
+                else:
+                    self.feature_loss.gray = x
+                    loss = generator_loss(self.critic(x, fake), fake, y, l1_weight=1.5, content=self.feature_loss)[0]
             else:
                 with torch.no_grad():
                     fake = self.generator(x).float()
-                real_logits, fake_logits = self.critic(x, y), self.critic(x, fake)
                 real_label = 0.9 if self.kind == "dcgan" else 1.0
-                loss = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
-                        + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+                loss = discriminator_loss(self.critic(x, y), self.critic(x, fake), real_label)[0]
         loss.backward()
         opt = self.opt_g if self.kind == "unet" or self.gen_mode else self.opt_c
         opt.step()

@@ -255,7 +255,7 @@ def train_nogan(
                   force=force, compile=compile, log=typer.echo)
     if 1 in results:
         report(results[1], out / "1-generator", "pretrained generator")
-    if 2 in results:
+    if results.get(2) is not None:  # None in all but the first of several processes
         m = results[2]["metrics"]
         typer.echo(f"critic: val accuracy {m['val_accuracy']:.4f} on real vs generated pairs, val loss {m['val_loss']:.4f}")
     if 3 in results:

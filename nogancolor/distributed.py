@@ -3,18 +3,28 @@ fastai's DistributedTrainer, made to work with our loaders and on CPUs (gloo) as
 
 What fastai's own path lacks here: its DistributedDL broadcasts each epoch's order as a CUDA
 tensor (NCCL only) and takes the device from the model (absent on a CPU model); SyncBatchNorm
-refuses CPU modules; nothing keeps the other processes from writing the run directory. So:
-the process group starts before the run directory is touched, rank 0 alone writes it while the
-others wait at a barrier, and each process trains on its own shard of every epoch's batches.
+refuses CPU modules; nothing keeps the other processes from writing the run directory; and DDP
+cannot train a GANLearner (see `GANSteps`). So: the process group starts before the run
+directory is touched, rank 0 alone writes it while the others wait at a barrier, and each
+process trains on its own shard of every epoch's batches.
 """
 
 import atexit
+import os
+import sys
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 import torch.distributed as dist
+from fastai.callback.core import Callback
 from fastai.distributed import DistributedDL, DistributedTrainer, _round_to_multiple
 from fastai.torch_core import num_distrib, rank_distrib
+from fastcore.basics import noop
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+
+SHARDED = ContextVar("sharded", default=False)  # inside distributed_fit: each process sees its own shard
 
 
 def is_distributed() -> bool:
@@ -25,12 +35,15 @@ def is_distributed() -> bool:
 def start_processes(device) -> None:
     """Join the process group now (accelerate picks gloo on CPUs, NCCL on GPUs), so barriers work
     before the Learner's fit, and leave it together at exit (a process that exits with gloo's
-    threads still running can abort); a no-op in a single process."""
+    threads still running can abort). Only rank 0 prints: the others' stdout is silenced (their
+    errors and warnings still show on stderr). A no-op in a single process."""
     if is_distributed() and not dist.is_initialized():
         from accelerate import PartialState
 
         PartialState(cpu=torch.device(device or "cpu").type != "cuda")
         atexit.register(_leave)
+        if rank_distrib():
+            sys.stdout = open(os.devnull, "w")
 
 
 def _leave() -> None:
@@ -62,45 +75,94 @@ class ShardedDL(DistributedDL):
         return idxs[self.rank * share:(self.rank + 1) * share]
 
 
+def shard(dl):
+    return dl if isinstance(dl, DistributedDL) else ShardedDL(dl, device=dl.device)
+
+
 class Trainer(DistributedTrainer):
     """fastai's DistributedTrainer with ShardedDL, the device taken from the data."""
 
     name = "distributed_trainer"
 
     def _wrap_dl(self, dl):
-        return dl if isinstance(dl, DistributedDL) else ShardedDL(dl, device=dl.device)
+        return shard(dl)
 
 
-def check_supported(learn) -> None:
-    """Refuse, before anything is written, what several processes cannot train yet."""
-    if is_distributed() and hasattr(learn, "gan_trainer"):
-        raise NotImplementedError("training a GAN (train dcgan, NoGAN's joint phase) in several processes is not "
-                                  "supported yet: its generator and critic take turns, which DistributedDataParallel "
-                                  "of the pair does not follow; run it in one process")
+class GANSteps(Callback):
+    """A GANLearner trained in several processes, each on its own shard: every process starts
+    from rank 0's weights, and in each step the trained network's gradients and the loss are
+    averaged over the processes, so all take the same optimizer step and the switcher makes
+    the same choice; rank 0's batch-norm statistics go to all before validation.
+
+    Not DistributedDataParallel: fastai's GANTrainer calls the critic twice in a critic step
+    (real, then fake) and, frozen, inside the generator's loss, while DDP's reducer expects
+    each parameter's gradient exactly once per backward; and wrapping the two networks
+    separately would rename the keys of checkpoints saved during the fit."""
+
+    order = DistributedTrainer.order
+    name = "distributed_trainer"
+
+    def before_fit(self):
+        self.old_dls = list(self.dls)
+        self.learn.dls.loaders = [shard(dl) for dl in self.dls]
+        for tensor in [*self.model.parameters(), *self.model.buffers()]:
+            dist.broadcast(tensor.data, 0)
+        if rank_distrib():
+            self.learn.logger = noop
+
+    def before_train(self):
+        self.learn.dl = shard(self.learn.dl)
+
+    def before_validate(self):
+        self.learn.dl = shard(self.learn.dl)
+        for buffer in self.model.buffers():
+            dist.broadcast(buffer, 0)
+
+    def after_loss(self):
+        if self.training:  # validation losses are summed over processes by their metrics
+            loss = self.learn.loss.detach().clone()
+            dist.all_reduce(loss)
+            self.learn.loss = loss / num_distrib()
+
+    def after_backward(self):
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]  # the frozen network has none
+        if grads:
+            flat = _flatten_dense_tensors(grads)
+            dist.all_reduce(flat)
+            flat /= num_distrib()
+            for grad, mean in zip(grads, _unflatten_dense_tensors(flat, grads)):
+                grad.copy_(mean)
+
+    def after_fit(self):
+        self.learn.dls.loaders = self.old_dls
 
 
 @contextmanager
 def distributed_fit(learn):
-    """Inside, `learn` fits as one of several processes (DDP); the progress bar shows on rank 0
-    only. SyncBatchNorm on GPUs only (it refuses CPU modules). `check_supported` first."""
+    """Inside, `learn` fits as one of several processes: DDP for one network, `GANSteps` for a
+    GAN; the progress bar shows on rank 0 only. SyncBatchNorm in DDP on GPUs only (it refuses
+    CPU modules)."""
     on_gpu = torch.device(learn.dls.device or "cpu").type == "cuda"
-    trainer = Trainer(sync_bn=on_gpu, cpu=not on_gpu)
+    trainer = GANSteps() if hasattr(learn, "gan_trainer") else Trainer(sync_bn=on_gpu, cpu=not on_gpu)
     learn.add_cb(trainer)
     progress = getattr(learn, "progress", None)
     if rank_distrib() and progress is not None:
         learn.remove_cb(progress)
+    token = SHARDED.set(True)
     try:
         yield learn
     finally:
+        SHARDED.reset(token)
         learn.remove_cb(trainer)
         if rank_distrib() and progress is not None:
             learn.add_cb(progress)
 
 
 def summed_over_processes(total, count: int):
-    """(total, count) summed over all processes when training in several, else as given: for
-    validation means, each process having seen its own shard."""
-    if not (is_distributed() and dist.is_initialized()):
+    """(total, count) summed over all processes inside `distributed_fit`, else as given: for
+    validation means, each process having seen its own shard. (Outside, one process may
+    evaluate alone, as rank 0 does for the export.)"""
+    if not SHARDED.get():
         return total, count
     on = "cuda" if dist.get_backend() == "nccl" else "cpu"
     both = torch.stack([torch.as_tensor(total, dtype=torch.float64).to(on).detach(),

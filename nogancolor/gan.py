@@ -17,6 +17,7 @@ from torch import nn
 
 from .callbacks import FeedGray
 from .color import model_to_rgb
+from .distributed import summed_over_processes
 from .learner import for_device, fused_adam
 from .losses import discriminator_loss, generator_loss
 from .metrics import RGBPSNR
@@ -65,7 +66,9 @@ class AdversarialLoss:
         self.sums, self.counts = dict.fromkeys(self.parts_names, 0.0), dict.fromkeys(self.parts_names, 0)
 
     def means(self) -> list[float | None]:
-        return [float(self.sums[k]) / self.counts[k] if self.counts[k] else None for k in self.parts_names]
+        """The parts' means since `reset`, over every process's steps when training in several."""
+        sums = [summed_over_processes(self.sums[k], self.counts[k]) for k in self.parts_names]
+        return [float(total) / count if count else None for total, count in sums]
 
     def _keep(self, **parts):
         parts = {k: v.detach().float() for k, v in parts.items()}

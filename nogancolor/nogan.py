@@ -19,10 +19,12 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.losses import BCEWithLogitsLossFlat
 from fastai.metrics import accuracy_multi
+from fastai.torch_core import default_device, num_distrib
 from fastai.vision.gan import AdaptiveGANSwitcher
 
 from .callbacks import FeedGray, SaveLastCallback, TrainBatchesPerEpoch
 from .critics import PairCritic
+from .distributed import start_processes
 from .export import CheckpointError, load_generator, load_weights, read_config, save_weights
 from .gan import AdversarialLoss, gan_learner
 from .learner import CHECKPOINT_DIR, adam, colorization_learner, for_device, fused_adam, run_callbacks
@@ -113,7 +115,9 @@ def pretrain_critic(out: Path, options: dict, generator_path: Path, resume=False
         learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
 
     def finish(learn, dls, options):
-        with learn.no_bar():
+        # rank 0 alone runs this: SaveModelCallback's after_fit would reload "best" through
+        # fastai's load, which waits at a barrier for the other processes
+        with learn.no_bar(), learn.removed_cbs(learn.save_model):
             val_loss, val_accuracy = learn.validate()
         config = {"format": CRITIC_FORMAT, "nf": options["critic_nf"], "split": options["split"], "epochs": options["epochs"],
                   "metrics": {"val_loss": float(val_loss), "val_accuracy": float(val_accuracy)}}
@@ -152,7 +156,9 @@ def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_p
     passes over the training set; exports the best generator by val PSNR to out/../model.*."""
 
     def build(dls, options):
-        options["epochs"] = max(1, math.ceil(options["gan_epochs"] * len(dls.train) / options["val_every"]))
+        # each of several processes trains val_every batches of its own shard per chunk
+        batches = options["gan_epochs"] * len(dls.train) / max(1, num_distrib())
+        options["epochs"] = max(1, math.ceil(batches / options["val_every"]))
         return joint_learner(dls, load_generator(generator_path)[0], load_critic(critic_path)[0], features,
                              options["feature_weight"], options["adv_weight"], options["critic_thresh"],
                              options["val_every"], out, precision=options.get("precision", "auto"), compile=compile)
@@ -179,6 +185,7 @@ def train_nogan(data: Path, out: Path, split: str = "hue", stage: int | None = N
     interrupted one; -> {stage: its exported config}. Every stage after one that ran is rerun,
     since it was built on the earlier result."""
     out = Path(out)
+    start_processes(device or default_device())  # before the first message, which rank 0 alone prints
     common = dict(data=str(data), split=split, arch=SMALL_ARCH, bs=bs, base=base, feature_net=feature_net,
                   classifier=str(classifier) if classifier else None, precision=precision, n_train=n_train, n_val=n_val,
                   seed=seed)

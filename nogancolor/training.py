@@ -17,7 +17,7 @@ from fastai.torch_core import default_device, rank_distrib, set_seed
 from .callbacks import ContinueFromEpoch, SaveLastCallback, StopBeforeDeadline, write_json
 from .critics import PairDiscriminator
 from .data import colorization_dls, read_meta
-from .distributed import barrier, check_supported, distributed_fit, is_distributed, start_processes
+from .distributed import barrier, distributed_fit, is_distributed, start_processes
 from .export import export_generator
 from .gan import dcgan_learner
 from .learner import CHECKPOINT_DIR, colorization_learner, resolve_precision, run_callbacks
@@ -129,7 +129,6 @@ def run_training(out, options: dict, build, fit, finish, make_dls=colorization_l
     set_seed(options["seed"], reproducible=True)
     dls = make_dls(options, device)
     learn = build(dls, options)
-    check_supported(learn)
     keeps_best = hasattr(learn, "save_model")
     if state is None:
         if rank_distrib() == 0:

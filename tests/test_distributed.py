@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
+from nogancolor.classify import train_classifier
 from nogancolor.data import colorization_dls
 from nogancolor.export import load_generator
 from nogancolor.metrics import val_metrics
@@ -84,12 +86,84 @@ def test_two_processes_train_write_once_resume_after_a_kill_and_export_what_one_
     assert measured["psnr"] == pytest.approx(config["metrics"]["val_psnr"], abs=1e-5)
 
 
-def test_gans_in_several_processes_are_refused_in_one_line(prepared, tmp_path):
-    out = finished_with_error(launch("-m", "cli.main", "train", "dcgan", "--data", str(prepared), *TINY, "--epochs", "1",
-                                     "--out", str(tmp_path / "dcgan")))
-    assert "error: training a GAN (train dcgan, NoGAN's joint phase) in several processes is not supported yet" in out
-    assert "[rank0]: Traceback" not in out and "[rank1]: Traceback" not in out  # (the launcher prints its own)
-    assert not (tmp_path / "dcgan").exists()  # refused before anything was written
+def test_two_processes_train_a_dcgan_from_the_command_line_and_export_what_one_process_measures(prepared, tmp_path):
+    run = tmp_path / "dcgan"
+    out = finished(launch("-m", "cli.main", "train", "dcgan", "--data", str(prepared), *TINY, "--epochs", "2",
+                          "--out", str(run)))
+    assert out.count("exported:") == 1
+    with open(run / "history.csv") as f:
+        lines = f.read().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["epoch", "0", "1"]
+    assert "d_accuracy" in lines[0] and "," not in lines[1].split(",")[-1]
+    config = json.loads((run / "model.json").read_text())
+    generator, _ = load_generator(run / "model.safetensors")
+    measured = val_metrics(colorization_dls(prepared, "hue", bs=4, n_train=32).valid, generator)
+    assert measured["ab_mse"] == pytest.approx(config["metrics"]["val_ab_mse"], abs=1e-5)
+
+
+def test_two_processes_run_nogans_three_stages_from_the_command_line(prepared, tmp_path):
+    classifier = train_classifier(prepared, tmp_path / "classifier", epochs=1, bs=8, base=4, progress=False)
+    run = tmp_path / "nogan"
+    out = finished(launch("-m", "cli.main", "train", "nogan", "--data", str(prepared), *TINY, "--critic-nf", "4",
+                          "--classifier", str(tmp_path / "classifier" / "model.safetensors"), "--gen-epochs", "1",
+                          "--critic-epochs", "1", "--gan-epochs", "1", "--val-every", "2", "--out", str(run)))
+    assert out.count("stage 3/3 joint GAN phase") == 1 and out.count("NoGAN: val ab MSE") == 1, out
+    with open(run / "3-gan" / "history.csv") as f:
+        rows = [line.split(",")[0] for line in f.read().splitlines()]
+    per_process = len(colorization_dls(prepared, "hue", bs=4, n_train=32).train) // 2
+    assert rows == ["epoch", *map(str, range(per_process // 2))]  # one pass over the set, in chunks of 2 batches
+    assert json.loads((run / "model.json").read_text())["method"] == "nogan" and classifier["test_accuracy"] >= 0
+
+
+def test_gan_processes_take_the_same_steps_on_different_shards(prepared, tmp_path):
+    """Each process sees other images and starts from other weights, yet both end with rank 0's
+    weights trained by the same steps: gradients and the loss the switcher reads are averaged."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(textwrap.dedent(f"""
+        import json, torch
+        from fastai.torch_core import rank_distrib, set_seed
+        from nogancolor.critics import PairCritic, PairDiscriminator
+        from nogancolor.data import colorization_dls
+        from nogancolor.distributed import distributed_fit, start_processes
+        from nogancolor.gan import dcgan_learner
+        from nogancolor.models import UNet
+        from nogancolor.models.features import FrozenFeatures
+        from nogancolor.nogan import joint_learner
+
+        class Doubling(torch.nn.Module):
+            def features(self, rgb):
+                return [rgb, 2 * rgb]
+
+        start_processes("cpu")
+        rank = rank_distrib()
+        for name in ("dcgan", "joint"):
+            set_seed(0)
+            dls = colorization_dls({str(prepared)!r}, "hue", bs=4)
+            if name == "dcgan":
+                learn = dcgan_learner(dls, UNet(base=4), PairDiscriminator(base=4))
+            else:
+                learn = joint_learner(dls, UNet(base=4), PairCritic(nf=4), FrozenFeatures(Doubling(), (1.0, 1.0)),
+                                      log=False, critic_thresh=0.9)
+            torch.manual_seed(rank)  # different initial weights: rank 0's must reach every process
+            for p in learn.model.parameters():
+                torch.nn.init.normal_(p, std=0.02)
+            start = {{k: v.clone() for k, v in learn.model.state_dict().items()}}
+            with distributed_fit(learn), learn.no_bar(), learn.no_logging():
+                learn.fit(2, 1e-3)
+            torch.save({{"start": start, "end": learn.model.state_dict(),
+                        "turns": [len(learn.gan_trainer.gen_losses), len(learn.gan_trainer.crit_losses)],
+                        "losses": torch.stack(learn.recorder.losses)}},
+                       {str(tmp_path)!r} + f"/{{name}}{{rank}}.pt")
+    """))
+    finished(launch(str(probe)))
+    for name in ("dcgan", "joint"):
+        a, b = (torch.load(tmp_path / f"{name}{r}.pt") for r in (0, 1))
+        assert a["turns"] == b["turns"] and min(a["turns"]) > 0
+        assert torch.equal(a["losses"], b["losses"])  # what the switcher reads: the mean over processes
+        assert not torch.equal(a["start"]["generator.head.0.weight"], b["start"]["generator.head.0.weight"])
+        for key, value in a["end"].items():
+            assert torch.equal(value, b["end"][key]), (name, key)
+        assert not torch.equal(a["end"]["generator.head.0.weight"], a["start"]["generator.head.0.weight"])
 
 
 def finished_with_error(proc, timeout=300) -> str:

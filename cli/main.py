@@ -207,6 +207,11 @@ class FeatureNet(str, Enum):
     vgg16_bn = "vgg16_bn"
 
 
+class SelectRule(str, Enum):
+    fcd = "fcd"
+    psnr = "psnr"
+
+
 @train_app.command("nogan")
 @user_errors
 def train_nogan(
@@ -219,10 +224,20 @@ def train_nogan(
     critic_epochs: Annotated[int, typer.Option(min=1, help="Stage 2: epochs of critic pretraining (one-cycle).")] = 1,
     critic_lr: Annotated[float, typer.Option(help="Stage 2: peak learning rate.")] = 1e-3,
     gan_epochs: Annotated[float, typer.Option(min=0.001, help="Stage 3: length of the joint phase in passes over "
-                                                              "the training set (a fraction is fine).")] = 0.5,
-    gan_lr: Annotated[float, typer.Option(help="Stage 3: Adam learning rate of both networks (betas 0, 0.9).")] = 1e-4,
-    val_every: Annotated[int, typer.Option(min=1, help="Stage 3: validate, log and keep the best checkpoint "
-                                                       "every this many batches.")] = 100,
+                                                              "the training set (a fraction is fine).")] = 2.0,
+    gan_lr: Annotated[float, typer.Option(help="Stage 3: the generator's AdamW learning rate (betas 0, 0.9).")] = 1e-4,
+    critic_lr_mult: Annotated[float, typer.Option(min=0, help="Stage 3: the critic's learning rate as a multiple of "
+                                                              "--gan-lr (DeOldify: 5).")] = 5.0,
+    wd: Annotated[float, typer.Option(min=0, help="Stage 3: decoupled weight decay of both networks (DeOldify: 1e-3).")] = 1e-3,
+    val_every: Annotated[int, typer.Option(min=1, help="Stage 3: validate (PSNR, colourfulness, FCD), log and "
+                                                       "update the chosen checkpoint every this many batches.")] = 100,
+    select: Annotated[SelectRule, typer.Option(help="Stage 3: the checkpoint to export. fcd = the lowest FCD among "
+                                                    "validations whose PSNR stays within --max-psnr-drop of the pretrained "
+                                                    "generator's; psnr = the highest PSNR.")] = SelectRule.fcd,
+    max_psnr_drop: Annotated[float, typer.Option(min=0, help="Stage 3, --select fcd: dB of val PSNR the exported "
+                                                             "checkpoint may give up against the pretrained generator.")] = 1.0,
+    n_realism: Annotated[int, typer.Option(min=2, help="Stage 3: evenly spaced validation images for colourfulness "
+                                                       "and FCD at each validation.")] = 1000,
     feature_net: Annotated[FeatureNet, typer.Option(help="Feature loss network: cifar (the project's classifier, "
                                                          "see `train classifier`) or vgg16_bn (ImageNet weights, needs internet once).")] = FeatureNet.cifar,
     classifier: Annotated[Optional[Path], typer.Option(help="--feature-net cifar: the classifier's model.safetensors "
@@ -251,6 +266,7 @@ def train_nogan(
     results = run(data, out, split=split.value, stage=stage, gen_epochs=gen_epochs, gen_lr=gen_lr, critic_epochs=critic_epochs,
                   critic_lr=critic_lr, gan_epochs=gan_epochs, gan_lr=gan_lr, val_every=val_every, feature_net=feature_net.value,
                   classifier=classifier, feature_weight=feature_weight, adv_weight=adv_weight, critic_thresh=critic_thresh,
+                  critic_lr_mult=critic_lr_mult, wd=wd, select=select.value, max_psnr_drop=max_psnr_drop, n_realism=n_realism,
                   bs=bs, base=base, critic_nf=critic_nf, precision=precision.value, n_train=n_train, n_val=n_val, seed=seed,
                   force=force, compile=compile, log=typer.echo)
     if 1 in results:

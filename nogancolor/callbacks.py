@@ -162,7 +162,7 @@ class SaveLastCallback(TrainedEpochCallback):
             return
         tmp = self.learn.save(f"{self.fname}.tmp", with_opt=True)
         tmp.replace(tmp.with_name(f"{self.fname}.pth"))
-        tracker = next((cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback)), None)
+        tracker = getattr(self.learn, "save_model", None)  # the keeper of the best checkpoint, if any
         state = {"epoch": self.epoch, "n_epoch": self.n_epoch, "best": getattr(tracker, "best", None)}
         write_json(self.state_path(self.learn.path / self.learn.model_dir, self.fname), state)
 

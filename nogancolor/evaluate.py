@@ -17,6 +17,7 @@ Every method is measured the same way on the picture a user sees (input L + pred
 import csv
 import json
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -66,10 +67,13 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     n, dims = min(len(a), len(b)), a.shape[1]
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    with warnings.catch_warnings():
-        if n <= dims:
-            warnings.warn(f"Frechet distance from {n} images in a {dims}-feature space is unreliable "
-                          f"(singular covariance); evaluate more than {dims} images", UserWarning, stacklevel=2)
+    singular = n <= dims
+    if singular:
+        warnings.warn(f"Frechet distance from {n} images in a {dims}-feature space is unreliable "
+                      f"(singular covariance); evaluate more than {dims} images", UserWarning, stacklevel=2)
+    # catch_warnings only when needed: entering it makes Python show every warning again
+    with warnings.catch_warnings() if singular else nullcontext():
+        if singular:
             warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # the cause, said above in words
         covmean = scipy.linalg.sqrtm(cov_a @ cov_b)
     covmean = covmean.real

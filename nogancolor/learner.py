@@ -25,6 +25,11 @@ def fused_adam(**hypers):
     return partial(OptimWrapper, opt=partial(torch.optim.Adam, fused=True, **hypers))
 
 
+def fused_adamw(**hypers):
+    """`fused_adam` with decoupled weight decay (AdamW), as fastai's Adam applies `wd`."""
+    return partial(OptimWrapper, opt=partial(torch.optim.AdamW, fused=True, **hypers))
+
+
 adam = fused_adam()
 CHECKPOINT_DIR = "checkpoints"
 

@@ -4,7 +4,8 @@
     out/2-critic/     critic pretraining as a plain binary classifier: real colour images vs the
                       frozen pretrained generator's outputs, both judged with their gray input
     out/3-gan/        a short joint phase on fastai's GANLearner from both pretrained networks,
-                      validated every `val_every` batches; its best generator by val PSNR is
+                      validated every `val_every` batches (PSNR, colourfulness, FCD); the
+                      checkpoint a stated realism rule chooses (nogancolor.selection) is
                       exported as out/model.safetensors + out/model.json
 
 A stage is done when its export exists; `train_nogan` skips done stages, resumes an interrupted
@@ -20,17 +21,20 @@ from fastai.learner import Learner
 from fastai.losses import BCEWithLogitsLossFlat
 from fastai.metrics import accuracy_multi
 from fastai.torch_core import default_device, num_distrib
-from fastai.vision.gan import AdaptiveGANSwitcher
+from fastai.vision.gan import AdaptiveGANSwitcher, GANDiscriminativeLR
 
 from .callbacks import FeedGray, SaveLastCallback, TrainBatchesPerEpoch
 from .critics import PairCritic
 from .distributed import start_processes
 from .export import CheckpointError, load_generator, load_weights, read_config, save_weights
+from .classify import DEFAULT_CLASSIFIER, load_classifier
+from .figures import joint_phase_curves
 from .gan import AdversarialLoss, gan_learner
-from .learner import CHECKPOINT_DIR, adam, colorization_learner, for_device, fused_adam, run_callbacks
+from .learner import CHECKPOINT_DIR, adam, colorization_learner, for_device, fused_adamw, run_callbacks
 from .losses import FeatureLoss
 from .models import SMALL_ARCH, UNet
 from .models.features import feature_net as load_feature_net
+from .selection import RealismMetrics, SaveChosenCallback, select_checkpoint
 from .training import export_run_generator, run_training
 
 STAGES = {1: "1-generator", 2: "2-critic", 3: "3-gan"}
@@ -133,27 +137,42 @@ def load_critic(path: Path) -> tuple[PairCritic, dict]:
 
 
 def joint_learner(dls, generator, critic, features, feature_weight: float = 1.5, adv_weight: float = 1.0,
-                  critic_thresh: float = 0.65, val_every: int | None = None, path: Path = Path("."), log: bool = True,
-                  precision: str = "auto", compile: bool = False):
-    """Stage 3's GANLearner from the pretrained networks. Generator loss = feature_weight *
-    feature loss + adv_weight * adversarial; fastai's AdaptiveGANSwitcher trains the critic until
-    its mean BCE falls under `critic_thresh`, then gives the generator a step; Adam with betas
-    (0, 0.9) as DeOldify. With `val_every`, an "epoch" is that many batches, so validation,
-    the CSV history and the best checkpoint (by val PSNR, with `log`) come that often."""
+                  critic_thresh: float = 0.65, critic_lr_mult: float = 5.0, wd: float = 1e-3, val_every: int | None = None,
+                  classifier=None, n_realism: int = 1000, select: str = "fcd", psnr_floor: float | None = None,
+                  path: Path = Path("."), log: bool = True, precision: str = "auto", compile: bool = False):
+    """Stage 3's GANLearner from the pretrained networks, set as DeOldify's joint phase:
+    generator loss = feature_weight * feature loss + adv_weight * adversarial; fastai's
+    AdaptiveGANSwitcher trains the critic until its mean BCE falls under `critic_thresh`, then
+    gives the generator a step; the critic steps at `critic_lr_mult` times the rate; AdamW with
+    betas (0, 0.9) and weight decay `wd`. With `val_every`, an "epoch" is that many batches, so
+    validation, the CSV history and the checkpoint choice come that often. With `classifier`,
+    each validation also logs colourfulness and FCD on `n_realism` validation images; with
+    `log`, the checkpoint `select` chooses (see nogancolor.selection) is kept as `best`."""
+    if select == "fcd" and classifier is None:
+        raise ValueError("the fcd checkpoint rule needs the CIFAR-10 classifier (see `train classifier`), or use --select psnr")
     feature_loss = FeatureLoss(features)
     loss = AdversarialLoss(feature_loss, "g_feature", content_weight=feature_weight, adv_weight=adv_weight, real_label=1.0)
     # our critic loss is the sum of the real and fake BCE terms; DeOldify's threshold is on their mean
     switcher = AdaptiveGANSwitcher(critic_thresh=2 * critic_thresh)
-    cbs = [TrainBatchesPerEpoch(val_every)] if val_every else []
-    return gan_learner(dls, generator, critic, loss, switcher, fused_adam(betas=(0.0, 0.9)), feed_gray=(feature_loss,),
-                       path=Path(path), model_dir=CHECKPOINT_DIR, precision=precision, compile=compile,
-                       cbs=[*cbs, *run_callbacks(path, best=True, log=log, grid=log, monitor="psnr")])
+    cbs = [GANDiscriminativeLR(critic_lr_mult)] + ([TrainBatchesPerEpoch(val_every)] if val_every else [])
+    if classifier is not None:
+        cbs.append(RealismMetrics(classifier, n_realism))
+    if log:
+        cbs.append(SaveChosenCallback(select, psnr_floor))
+    return gan_learner(dls, generator, critic, loss, switcher, fused_adamw(betas=(0.0, 0.9), weight_decay=wd),
+                       feed_gray=(feature_loss,), path=Path(path), model_dir=CHECKPOINT_DIR, precision=precision,
+                       compile=compile, cbs=[*cbs, *run_callbacks(path, best=False, log=log, grid=log)])
 
 
 def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_path: Path, resume=False, force=False,
               progress=True, device=None, compile=False) -> dict:
     """Stage 3: the joint phase in chunks of `val_every` batches that add up to `gan_epochs`
-    passes over the training set; exports the best generator by val PSNR to out/../model.*."""
+    passes over the training set; exports the checkpoint the `select` rule chooses (PSNR floor:
+    the pretrained generator's val PSNR minus `max_psnr_drop`) to out/../model.* and draws the
+    phase's curves to joint_phase.png."""
+    pretrained = read_config(generator_path)["metrics"]
+    psnr_floor = pretrained["val_psnr"] - options["max_psnr_drop"]
+    classifier = load_classifier(Path(options["classifier"] or DEFAULT_CLASSIFIER))[0]
 
     def build(dls, options):
         # each of several processes trains val_every batches of its own shard per chunk
@@ -161,23 +180,33 @@ def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_p
         options["epochs"] = max(1, math.ceil(batches / options["val_every"]))
         return joint_learner(dls, load_generator(generator_path)[0], load_critic(critic_path)[0], features,
                              options["feature_weight"], options["adv_weight"], options["critic_thresh"],
-                             options["val_every"], out, precision=options.get("precision", "auto"), compile=compile)
+                             options["critic_lr_mult"], options["wd"], options["val_every"], classifier,
+                             options["n_realism"], options["select"], psnr_floor, out,
+                             precision=options.get("precision", "auto"), compile=compile)
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit(n_epoch, lr, cbs=cbs)
 
-    def extra(options):
-        return {"gan_epochs": options["gan_epochs"], "val_every": options["val_every"],
-                "pretrained_metrics": read_config(generator_path)["metrics"]}
+    def extra(options, learn):
+        rows = learn.save_model.best
+        chosen = select_checkpoint(rows, options["select"], psnr_floor)
+        truth = learn.realism_metrics.measure_truth()
+        joint_phase_curves(Path(out) / "history.csv", chosen, options["val_every"], psnr_floor, truth,
+                           Path(out) / "joint_phase.png")
+        return {"gan_epochs": options["gan_epochs"], "val_every": options["val_every"], "select": options["select"],
+                "psnr_floor": psnr_floor, "chosen_validation": chosen + 1, "chosen_batch": (chosen + 1) * options["val_every"],
+                "chosen_row": rows[chosen], "val_subset_colorfulness_true": truth, "pretrained_metrics": pretrained}
 
     finish = export_run_generator("nogan", extra=extra, dest=stage_export(Path(out).parent, 3))
     return run_training(out, options, build, fit, finish, resume=resume, force=force, progress=progress, device=device)
 
 
 def train_nogan(data: Path, out: Path, split: str = "hue", stage: int | None = None, gen_epochs: int = 3,
-                gen_lr: float = 2e-3, critic_epochs: int = 1, critic_lr: float = 1e-3, gan_epochs: float = 0.5,
+                gen_lr: float = 2e-3, critic_epochs: int = 1, critic_lr: float = 1e-3, gan_epochs: float = 2.0,
                 gan_lr: float = 1e-4, val_every: int = 100, feature_net: str = "cifar", classifier: Path | None = None,
-                feature_weight: float = 1.5, adv_weight: float = 1.0, critic_thresh: float = 0.65, bs: int = 64,
+                feature_weight: float = 1.5, adv_weight: float = 1.0, critic_thresh: float = 0.65,
+                critic_lr_mult: float = 5.0, wd: float = 1e-3, select: str = "fcd", max_psnr_drop: float = 1.0,
+                n_realism: int = 1000, bs: int = 64,
                 base: int = 64, critic_nf: int = 64, precision: str = "auto", n_train: int | None = None,
                 n_val: int | None = None, seed: int = 0, force: bool = False, progress: bool = True, device=None,
                 compile: bool = False, log=print) -> dict:
@@ -197,7 +226,9 @@ def train_nogan(data: Path, out: Path, split: str = "hue", stage: int | None = N
                                         stage_export(out, 1), **kw),
         3: lambda **kw: joint_gan(out / STAGES[3], dict(common, epochs=None, lr=gan_lr, gan_epochs=gan_epochs, val_every=val_every,
                                                         feature_weight=feature_weight, adv_weight=adv_weight,
-                                                        critic_thresh=critic_thresh), features, stage_export(out, 1),
+                                                        critic_thresh=critic_thresh, critic_lr_mult=critic_lr_mult, wd=wd,
+                                                        select=select, max_psnr_drop=max_psnr_drop, n_realism=n_realism),
+                                  features, stage_export(out, 1),
                                   stage_export(out, 2), compile=compile, **kw),
     }
     names = {1: "generator pretraining", 2: "critic pretraining", 3: "joint GAN phase"}

@@ -95,7 +95,7 @@ def generator_kwargs(options: dict) -> dict:
 def export_run_generator(method: str, extra=None, dest: Path | None = None):
     """-> a `finish` for run_training that exports the generator (a GAN's, or the model itself)
     with val metrics beside the no-colour floor, to `dest` or the run's model.safetensors;
-    `extra(options)` adds entries to the config."""
+    `extra(options, learn)` adds entries to the config."""
 
     def finish(learn, dls, options):
         generator = getattr(learn.model, "generator", learn.model)
@@ -107,7 +107,7 @@ def export_run_generator(method: str, extra=None, dest: Path | None = None):
             generator, dest or learn.path / "model.safetensors", arch=options["arch"], img_size=image_size(dls),
             arch_kwargs=generator_kwargs(options), method=method, split=options["split"], epochs=options["epochs"],
             seed=options["seed"], output=output, precision=resolve_precision(options.get("precision", "auto"), dls.device),
-            dataset=read_meta(options["data"])["source"], **(extra(options) if extra else {}),
+            dataset=read_meta(options["data"])["source"], **(extra(options, learn) if extra else {}),
             metrics={"val_ab_mse": model["ab_mse"], "val_psnr": model["psnr"],
                      "val_ab_mse_gray_output": floor["ab_mse"], "val_psnr_gray_output": floor["psnr"]},
         )

@@ -16,7 +16,10 @@ from nogancolor.export import CheckpointError, load_generator
 from nogancolor.losses import FeatureLoss
 from nogancolor.models import UNet
 from nogancolor.models.features import FrozenFeatures, feature_net
-from nogancolor.nogan import RealVsFake, load_critic, train_nogan
+from nogancolor.color import model_to_rgb
+from nogancolor.evaluate import colorfulness
+from nogancolor.nogan import RealVsFake, joint_learner, load_critic, train_nogan
+from nogancolor.selection import select_checkpoint
 
 TINY = dict(bs=8, base=8, critic_nf=8, gen_epochs=2, critic_epochs=1, gan_epochs=1.0, val_every=2, progress=False)
 
@@ -177,8 +180,81 @@ def test_joint_phase_validates_every_val_every_batches(nogan_run, prepared):
     for row in history:
         assert float(row["train_loss"]) > 0 and 0 <= float(row["d_accuracy"]) <= 1
     assert any(row["g_feature"] != "None" for row in history)  # a chunk may hold critic steps only
-    best = max(float(r["psnr"]) for r in history)
-    assert results[3]["metrics"]["val_psnr"] == pytest.approx(best, abs=1e-3)  # the best chunk is exported
+    assert all(float(r["colorfulness"]) >= 0 and float(r["fcd"]) >= 0 for r in history)
+
+
+def test_joint_phase_exports_the_checkpoint_its_rule_chooses_and_measures_it_truly(nogan_run, prepared):
+    out, results, _ = nogan_run
+    config = results[3]
+    history = [{k: float(r[k]) for k in ("psnr", "colorfulness", "fcd")} for r in rows(out / "3-gan" / "history.csv")]
+    floor = config["pretrained_metrics"]["val_psnr"] - 1.0  # the default --max-psnr-drop
+    assert config["select"] == "fcd" and config["psnr_floor"] == pytest.approx(floor)
+    chosen = select_checkpoint(history, "fcd", floor)
+    assert config["chosen_validation"] == chosen + 1 and config["chosen_batch"] == (chosen + 1) * TINY["val_every"]
+    assert config["metrics"]["val_psnr"] == pytest.approx(history[chosen]["psnr"], abs=1e-3)
+    # the exported generator's colourfulness on the subset (all validation images here) is the logged one
+    generator, _ = load_generator(out / "model.safetensors")
+    gray, ab = _all_val(prepared)
+    with torch.no_grad():
+        measured = float(colorfulness(model_to_rgb(gray, generator(gray))).mean())
+    assert measured == pytest.approx(history[chosen]["colorfulness"], rel=1e-4)
+    assert config["val_subset_colorfulness_true"] == pytest.approx(float(colorfulness(model_to_rgb(gray, ab)).mean()), rel=1e-5)
+    assert (out / "3-gan" / "joint_phase.png").stat().st_size > 0
+
+
+def _all_val(prepared):
+    dl = colorization_dls(prepared, "hue", bs=8).valid
+    return dl.after_batch(dl.create_batch([dl.do_item(i) for i in range(len(dl.dataset))]))
+
+
+@pytest.mark.parametrize("rule, floor, expected", [
+    ("psnr", None, 1),            # the highest PSNR
+    ("fcd", 23.0, 2),             # the lowest FCD among PSNR >= 23 (row 3 has a lower FCD but PSNR 22)
+    ("fcd", None, 3),             # no floor: the lowest FCD
+    ("fcd", 30.0, 1),             # nothing within the floor: the highest PSNR
+])
+def test_checkpoint_rules_on_constructed_histories(rule, floor, expected):
+    history = [{"psnr": 24.0, "fcd": 9.0}, {"psnr": 24.5, "fcd": 8.0}, {"psnr": 23.2, "fcd": 5.0}, {"psnr": 22.0, "fcd": 1.0}]
+    assert select_checkpoint(history, rule, floor) == expected
+
+
+def test_unknown_checkpoint_rule_and_empty_history_are_refused():
+    with pytest.raises(ValueError, match="unknown checkpoint rule 'ssim'; choose one of fcd, psnr"):
+        select_checkpoint([{"psnr": 1.0, "fcd": 1.0}], "ssim")
+    with pytest.raises(ValueError, match="no validated checkpoint"):
+        select_checkpoint([], "psnr")
+
+
+def test_the_critic_steps_at_its_multiple_of_the_rate_and_the_rate_comes_back(prepared):
+    from fastai.callback.core import Callback
+
+    class Rates(Callback):
+        order = 50
+
+        def __init__(self):
+            self.seen = []
+
+        def after_pred(self):
+            if self.training:
+                self.seen.append((self.learn.gan_trainer.gen_mode, self.opt.hypers[0]["lr"]))
+
+    dls = colorization_dls(prepared, "hue", bs=4)
+    rates = Rates()
+    learn = joint_learner(dls, UNet(base=4), PairCritic(nf=4), FrozenFeatures(Doubling(), (1.0, 1.0)), critic_lr_mult=5.0,
+                          critic_thresh=0.9, select="psnr", log=False)
+    learn.add_cb(rates)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(2, 1e-3)
+    assert {mode for mode, _ in rates.seen} == {True, False}  # both networks stepped
+    for gen_mode, lr in rates.seen:
+        assert lr == pytest.approx(1e-3 if gen_mode else 5e-3)
+    assert learn.opt.hypers[0]["lr"] == pytest.approx(1e-3)
+    assert learn.opt.hypers[0]["wd"] == pytest.approx(1e-3) and learn.opt.hypers[0]["mom"] == 0.0  # AdamW, betas (0, 0.9)
+
+
+def test_the_fcd_rule_needs_the_classifier():
+    with pytest.raises(ValueError, match="needs the CIFAR-10 classifier"):
+        joint_learner(None, UNet(base=4), PairCritic(nf=4), FrozenFeatures(Doubling(), (1.0,)), select="fcd", classifier=None)
 
 
 def test_done_stages_are_skipped(nogan_run, prepared, classifier):

@@ -113,18 +113,25 @@ def data_prepare(
     typer.echo(f"prepared dataset: {out}")
 
 
+ArchOpt = Annotated[str, typer.Option(help="'unet' for the small U-Net of the method description, or a torchvision/"
+                                             "timm encoder name (resnet18, resnet34, ...) for fastai's DynamicUnet.")]
+PretrainedOpt = Annotated[bool, typer.Option(help="DynamicUnet: start its encoder from ImageNet weights (needs internet).")]
+EncoderOpt = Annotated[Optional[Path], typer.Option(help="DynamicUnet: start its encoder from a gray-image classifier of "
+                                                         "the same --arch (`train classifier --arch resnet18 --gray`).")]
+
+
 @train_app.command("unet")
 @user_errors
 def train_unet(
     data: DataOpt = Path("data/cifar10"),
     split: SplitOpt = Split.hue,
-    arch: Annotated[str, typer.Option(help="'unet' for the small U-Net of the method description, or a torchvision/"
-                                            "timm encoder name (resnet18, resnet34, ...) for fastai's DynamicUnet.")] = "unet",
+    arch: ArchOpt = "unet",
     epochs: Annotated[int, typer.Option(min=1, help="Epochs of the one-cycle schedule.")] = 20,
     lr: Annotated[float, typer.Option(help="Peak learning rate (find one with learn.lr_find()).")] = 2e-3,
     bs: BatchOpt = 64,
     base: Annotated[int, typer.Option(min=1, help="Small U-Net: channels of the first layer.")] = 64,
-    pretrained: Annotated[bool, typer.Option(help="DynamicUnet: start from ImageNet weights (needs internet).")] = False,
+    pretrained: PretrainedOpt = False,
+    encoder: EncoderOpt = None,
     precision: Annotated[Precision, typer.Option(help="auto = bf16 on GPUs that support it, fp32 on CPU (faster there).")] = Precision.auto,
     n_train: NTrainOpt = None,
     n_val: NValOpt = None,
@@ -140,7 +147,7 @@ def train_unet(
     name = "unet" if arch == "unet" else f"unet-{arch}"
     out = out or Path("runs") / f"{name}-{split.value}"
     config = run(data, out, split=split.value, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
-                 precision=precision.value, n_train=n_train, n_val=n_val, seed=seed, resume=resume, force=force,
+                 encoder=encoder, precision=precision.value, n_train=n_train, n_val=n_val, seed=seed, resume=resume, force=force,
                  compile=compile)
     report(config, out)
 
@@ -186,7 +193,11 @@ def train_classifier(
     epochs: Annotated[int, typer.Option(min=1, help="Epochs of the one-cycle schedule.")] = 8,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
     bs: BatchOpt = 128,
-    base: Annotated[int, typer.Option(min=1, help="Channels of the first block (doubling per block).")] = 32,
+    base: Annotated[int, typer.Option(min=1, help="cifarnet: channels of the first block (doubling per block).")] = 32,
+    arch: Annotated[str, typer.Option(help="cifarnet (the feature network and judge, RGB), or a torchvision/timm name "
+                                           "cut as a DynamicUnet encoder (with --gray: an encoder for --encoder).")] = "cifarnet",
+    gray: Annotated[bool, typer.Option(help="Classify the L channel the generators see, not RGB (needs --arch other "
+                                            "than cifarnet).")] = False,
     n_train: NTrainOpt = None,
     seed: SeedOpt = 0,
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/classifier"),
@@ -197,7 +208,8 @@ def train_classifier(
     outside both validation splits) and report its accuracy on the official test set."""
     from nogancolor.classify import train_classifier as run
 
-    config = run(data, out, epochs=epochs, lr=lr, bs=bs, base=base, n_train=n_train, seed=seed, resume=resume, force=force)
+    config = run(data, out, epochs=epochs, lr=lr, bs=bs, base=base, arch=arch, gray=gray, n_train=n_train, seed=seed,
+                 resume=resume, force=force)
     typer.echo(f"exported: test accuracy {config['test_accuracy']:.4f} on {config['n_test']} test images "
                f"(trained on {config['n_train']}) -> {out / 'model.safetensors'}")
 
@@ -246,6 +258,10 @@ def train_nogan(
     adv_weight: Annotated[float, typer.Option(help="Stage 3: weight of the adversarial loss (DeOldify: 1).")] = 1.0,
     critic_thresh: Annotated[float, typer.Option(help="Stage 3: the critic trains until its mean BCE falls under "
                                                       "this, then the generator steps (DeOldify: 0.65).")] = 0.65,
+    arch: Annotated[str, typer.Option(help="The generator: 'unet' (the small U-Net) or a torchvision/timm encoder "
+                                           "name for DeOldify's DynamicUnet (self-attention, spectral norm, blur).")] = "unet",
+    pretrained: PretrainedOpt = False,
+    encoder: EncoderOpt = None,
     bs: BatchOpt = 64,
     base: Annotated[int, typer.Option(min=1, help="Channels of the first layer of the small U-Net.")] = 64,
     critic_nf: Annotated[int, typer.Option(min=1, help="Channels of the critic's first layer.")] = 64,
@@ -267,6 +283,7 @@ def train_nogan(
                   critic_lr=critic_lr, gan_epochs=gan_epochs, gan_lr=gan_lr, val_every=val_every, feature_net=feature_net.value,
                   classifier=classifier, feature_weight=feature_weight, adv_weight=adv_weight, critic_thresh=critic_thresh,
                   critic_lr_mult=critic_lr_mult, wd=wd, select=select.value, max_psnr_drop=max_psnr_drop, n_realism=n_realism,
+                  arch=arch, pretrained=pretrained, encoder=encoder,
                   bs=bs, base=base, critic_nf=critic_nf, precision=precision.value, n_train=n_train, n_val=n_val, seed=seed,
                   force=force, compile=compile, log=typer.echo)
     if 1 in results:

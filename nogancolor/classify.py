@@ -24,10 +24,12 @@ from .data.gather import GatherDL
 from .data.splits import SPLIT_KINDS, split_path
 from .export import load_weights, read_config, save_weights
 from .learner import CHECKPOINT_DIR, adam, for_device, run_callbacks
-from .models.classifier import CifarNet
+from .color import lab_to_model, rgb_to_lab
+from .models.classifier import CifarNet, EncoderClassifier
 from .training import run_training
 
 FORMAT = "nogancolor-classifier"
+SMALL_CLASSIFIER = "cifarnet"
 DEFAULT_CLASSIFIER = Path("runs/classifier/model.safetensors")
 
 
@@ -46,6 +48,16 @@ class ScaleAndAugment(ItemTransform):
         return (x, *rest)
 
 
+class ToModelL(ItemTransform):
+    """RGB batch in [0, 1] -> the L channel as the generators see it (`--gray` classifiers)."""
+
+    order = 1  # after ScaleAndAugment
+
+    def encodes(self, batch):
+        images, *rest = batch
+        return (lab_to_model(rgb_to_lab(images))[0], *rest)
+
+
 def random_flip_and_crop(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
     n, _, h, w = x.shape
     x = torch.where(torch.rand(n, 1, 1, 1, device=x.device) < 0.5, x.flip(3), x)
@@ -56,9 +68,10 @@ def random_flip_and_crop(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
     return padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
 
 
-def classifier_dls(path: Path, bs: int = 128, n_train: int | None = None, n_test: int | None = None, device=None):
-    """DataLoaders of (RGB, label): train = colour train images outside every validation split,
-    valid = the official test set."""
+def classifier_dls(path: Path, bs: int = 128, n_train: int | None = None, n_test: int | None = None, device=None,
+                   gray: bool = False):
+    """DataLoaders of (RGB, label), or (scaled L, label) with `gray`: train = colour train images
+    outside every validation split, valid = the official test set."""
     train_images, train_labels, _ = load_prepared(path, "train")
     test_images, test_labels, _ = load_prepared(path, "test")
     held_out = torch.cat([load_split(split_path(path, kind))[1] for kind in SPLIT_KINDS])
@@ -75,7 +88,7 @@ def classifier_dls(path: Path, bs: int = 128, n_train: int | None = None, n_test
         get_x=ImageAt(images),
         get_y=ImageAt(labels),
         splitter=IndexSplitter(range(len(train_idx), len(images))),
-        batch_tfms=ScaleAndAugment(),
+        batch_tfms=[ScaleAndAugment(), *([ToModelL()] if gray else [])],
         dl_type=GatherDL,
     )
     return block.dataloaders(range(len(images)), bs=bs, device=device, sources=(images, labels))
@@ -89,17 +102,24 @@ def classifier_learner(dls, model: CifarNet, path: Path = Path("."), log: bool =
 
 
 def train_classifier(data: Path, out: Path, epochs: int = 8, lr: float = 3e-3, bs: int = 128, base: int = 32,
-                     n_train: int | None = None, n_test: int | None = None, seed: int = 0, resume: bool = False,
-                     force: bool = False, progress: bool = True, device=None) -> dict:
-    """Train CifarNet with one-cycle Adam and export it; -> its config, with test accuracy."""
-    options = dict(data=str(data), epochs=epochs, lr=lr, bs=bs, base=base, n_train=n_train, n_test=n_test, seed=seed)
+                     arch: str = SMALL_CLASSIFIER, gray: bool = False, n_train: int | None = None,
+                     n_test: int | None = None, seed: int = 0, resume: bool = False, force: bool = False,
+                     progress: bool = True, device=None) -> dict:
+    """Train CifarNet (`arch="cifarnet"`, RGB: the feature network and judge) or a torchvision/
+    timm `arch` cut as a DynamicUnet encoder (with `gray`, on the generators' L input: an
+    encoder for `--encoder`) with one-cycle Adam and export it; -> its config, with test accuracy."""
+    if arch == SMALL_CLASSIFIER and gray:
+        raise ValueError("--gray trains an encoder for DynamicUnet generators: give --arch resnet18 (or another "
+                         "torchvision/timm name); the cifarnet classifier judges colour images")
+    options = dict(data=str(data), epochs=epochs, lr=lr, bs=bs, base=base, arch=arch, gray=gray, n_train=n_train,
+                   n_test=n_test, seed=seed)
 
     def make_dls(options, device):
         return classifier_dls(options["data"], bs=options["bs"], n_train=options["n_train"], n_test=options["n_test"],
-                              device=device)
+                              device=device, gray=options["gray"])
 
     def build(dls, options):
-        return classifier_learner(dls, CifarNet(base=options["base"]), Path(out))
+        return classifier_learner(dls, build_classifier(options["arch"], options["gray"], options["base"]), Path(out))
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
@@ -107,9 +127,10 @@ def train_classifier(data: Path, out: Path, epochs: int = 8, lr: float = 3e-3, b
     def finish(learn, dls, options):
         with learn.no_bar():
             _, test_accuracy = learn.validate()
-        config = {"format": FORMAT, "arch_kwargs": {"base": options["base"]}, "epochs": options["epochs"],
-                  "n_train": len(dls.train_ds), "n_test": len(dls.valid_ds), "test_accuracy": float(test_accuracy),
-                  "dataset": read_meta(options["data"])["source"]}
+        config = {"format": FORMAT, "arch": options["arch"], "gray": options["gray"],
+                  "arch_kwargs": {"base": options["base"]} if options["arch"] == SMALL_CLASSIFIER else {},
+                  "epochs": options["epochs"], "n_train": len(dls.train_ds), "n_test": len(dls.valid_ds),
+                  "test_accuracy": float(test_accuracy), "dataset": read_meta(options["data"])["source"]}
         save_weights(learn.model, learn.path / "model.safetensors", config)
         return config
 
@@ -117,7 +138,14 @@ def train_classifier(data: Path, out: Path, epochs: int = 8, lr: float = 3e-3, b
                         progress=progress, device=device)
 
 
+def build_classifier(arch: str = SMALL_CLASSIFIER, gray: bool = False, base: int = 32):
+    return CifarNet(base=base) if arch == SMALL_CLASSIFIER else EncoderClassifier(arch, n_in=1 if gray else 3)
+
+
 def load_classifier(path: Path = DEFAULT_CLASSIFIER) -> tuple[CifarNet, dict]:
     """-> (classifier in eval mode, its config) from `train_classifier`'s export."""
     config = read_config(path, FORMAT)
+    if config.get("arch", SMALL_CLASSIFIER) != SMALL_CLASSIFIER:
+        raise ValueError(f"{path} is a {config['arch']}{' gray-image' if config.get('gray') else ''} classifier, an encoder "
+                         "for --encoder; the feature loss and the metrics need a cifarnet classifier (`train classifier`)")
     return load_weights(CifarNet(**config["arch_kwargs"]), path), config

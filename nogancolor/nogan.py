@@ -32,10 +32,11 @@ from .figures import joint_phase_curves
 from .gan import AdversarialLoss, gan_learner
 from .learner import CHECKPOINT_DIR, adam, colorization_learner, for_device, fused_adamw, run_callbacks
 from .losses import FeatureLoss
-from .models import SMALL_ARCH, UNet
+from .models import SMALL_ARCH
+from .models.dynamic import DEOLDIFY_UNET
 from .models.features import feature_net as load_feature_net
 from .selection import RealismMetrics, SaveChosenCallback, select_checkpoint
-from .training import export_run_generator, run_training
+from .training import build_run_generator, export_run_generator, run_training
 
 STAGES = {1: "1-generator", 2: "2-critic", 3: "3-gan"}
 CRITIC_FORMAT = "nogancolor-critic"
@@ -62,10 +63,11 @@ def feature_loss_learner(dls, generator, features, path: Path = Path("."), log: 
 
 def pretrain_generator(out: Path, options: dict, features, resume=False, force=False, progress=True, device=None,
                        compile=False) -> dict:
-    """Stage 1: the small U-Net on the feature loss, one-cycle Adam; exports the best epoch by val loss."""
+    """Stage 1: the generator (the small U-Net, or DeOldify's DynamicUnet) on the feature loss,
+    one-cycle Adam; exports the best epoch by val loss."""
 
     def build(dls, options):
-        return feature_loss_learner(dls, UNet(base=options["base"]), features, out, precision=options["precision"],
+        return feature_loss_learner(dls, build_run_generator(dls, options), features, out, precision=options["precision"],
                                     compile=compile)
 
     def fit(learn, n_epoch, lr, cbs):
@@ -206,16 +208,20 @@ def train_nogan(data: Path, out: Path, split: str = "hue", stage: int | None = N
                 gan_lr: float = 1e-4, val_every: int = 100, feature_net: str = "cifar", classifier: Path | None = None,
                 feature_weight: float = 1.5, adv_weight: float = 1.0, critic_thresh: float = 0.65,
                 critic_lr_mult: float = 5.0, wd: float = 1e-3, select: str = "fcd", max_psnr_drop: float = 1.0,
-                n_realism: int = 1000, bs: int = 64,
-                base: int = 64, critic_nf: int = 64, precision: str = "auto", n_train: int | None = None,
+                n_realism: int = 1000, arch: str = SMALL_ARCH, pretrained: bool = False, encoder: Path | None = None,
+                bs: int = 64, base: int = 64, critic_nf: int = 64, precision: str = "auto", n_train: int | None = None,
                 n_val: int | None = None, seed: int = 0, force: bool = False, progress: bool = True, device=None,
                 compile: bool = False, log=print) -> dict:
     """Run the NoGAN stages in order (or only `stage`), skipping done ones and resuming an
-    interrupted one; -> {stage: its exported config}. Every stage after one that ran is rerun,
+    interrupted one; -> {stage: its exported config}. `arch`: "unet" (the small U-Net) or an
+    encoder name for DeOldify's DynamicUnet (self-attention, spectral norm, blur), its encoder
+    from ImageNet (`pretrained`) or a gray-CIFAR classifier (`encoder`). Every stage after one that ran is rerun,
     since it was built on the earlier result."""
     out = Path(out)
     start_processes(device or default_device())  # before the first message, which rank 0 alone prints
-    common = dict(data=str(data), split=split, arch=SMALL_ARCH, bs=bs, base=base, feature_net=feature_net,
+    deoldify = {} if arch == SMALL_ARCH else {"unet_kwargs": DEOLDIFY_UNET, "pretrained": pretrained,
+                                              "encoder": str(encoder) if encoder else None}
+    common = dict(data=str(data), split=split, arch=arch, **deoldify, bs=bs, base=base, feature_net=feature_net,
                   classifier=str(classifier) if classifier else None, precision=precision, n_train=n_train, n_val=n_val,
                   seed=seed)
     features = load_feature_net(feature_net, classifier)  # fails early when the classifier is missing

@@ -23,6 +23,7 @@ from .gan import dcgan_learner
 from .learner import CHECKPOINT_DIR, colorization_learner, resolve_precision, run_callbacks
 from .metrics import val_metrics
 from .models import SMALL_ARCH, RGBAsAB, UNet, build_generator
+from .models.dynamic import load_encoder
 
 
 class RunError(RuntimeError):
@@ -89,7 +90,19 @@ def image_size(dls) -> tuple[int, int]:
 
 def generator_kwargs(options: dict) -> dict:
     """The constructor arguments a run's generator is rebuilt with (besides its output space)."""
-    return {"base": options["base"]} if options["arch"] == SMALL_ARCH else {}
+    return {"base": options["base"]} if options["arch"] == SMALL_ARCH else options.get("unet_kwargs", {})
+
+
+def build_run_generator(dls, options: dict):
+    """A run's generator, before training: the small U-Net, or a DynamicUnet with ImageNet
+    (`pretrained`) or gray-CIFAR (`encoder`, a classifier's path) weights in its encoder."""
+    model = build_generator(options["arch"], img_size=image_size(dls), pretrained=options.get("pretrained", False),
+                            **generator_kwargs(options))
+    if options.get("encoder"):
+        if options["arch"] == SMALL_ARCH:
+            raise ValueError("--encoder fills a DynamicUnet's encoder: give --arch resnet18 (or the classifier's arch)")
+        load_encoder(model, Path(options["encoder"]))
+    return model
 
 
 def export_run_generator(method: str, extra=None, dest: Path | None = None):
@@ -158,19 +171,20 @@ def run_training(out, options: dict, build, fit, finish, make_dls=colorization_l
 
 
 def train_unet(data: Path, out: Path, split: str = "hue", arch: str = SMALL_ARCH, epochs: int = 20, lr: float = 2e-3,
-               bs: int = 64, base: int = 64, pretrained: bool = False, precision: str = "auto", n_train: int | None = None,
-               n_val: int | None = None, seed: int = 0, resume: bool = False, force: bool = False, progress: bool = True,
-               device=None, compile: bool = False) -> dict:
-    """Train the small U-Net (`arch="unet"`) or a DynamicUnet on ab MSE with one-cycle Adam;
-    -> the exported config. The best epoch by validation loss is exported. `compile`:
-    torch.compile the model (speed only, so not among the run's options)."""
+               bs: int = 64, base: int = 64, pretrained: bool = False, encoder: Path | None = None,
+               precision: str = "auto", n_train: int | None = None, n_val: int | None = None, seed: int = 0,
+               resume: bool = False, force: bool = False, progress: bool = True, device=None,
+               compile: bool = False) -> dict:
+    """Train the small U-Net (`arch="unet"`) or a DynamicUnet (optionally with `pretrained` or
+    `encoder` weights, see `build_run_generator`) on ab MSE with one-cycle Adam; -> the exported
+    config. The best epoch by validation loss is exported. `compile`: torch.compile the model
+    (speed only, so not among the run's options)."""
     options = dict(data=str(data), split=split, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
-                   precision=precision, n_train=n_train, n_val=n_val, seed=seed)
+                   encoder=str(encoder) if encoder else None, precision=precision, n_train=n_train, n_val=n_val, seed=seed)
 
     def build(dls, options):
-        model = build_generator(options["arch"], img_size=image_size(dls), pretrained=options["pretrained"],
-                                **generator_kwargs(options))
-        return colorization_learner(dls, model, Path(out), precision=options["precision"], compile=compile)
+        return colorization_learner(dls, build_run_generator(dls, options), Path(out), precision=options["precision"],
+                                    compile=compile)
 
     def fit(learn, n_epoch, lr, cbs):
         learn.fit_one_cycle(n_epoch, lr, cbs=cbs)

@@ -7,6 +7,8 @@ VGG16-bn's activations before its pools.
 """
 
 import torch
+from fastai.vision.learner import create_body
+from fastai.callback.hook import num_features_model
 from torch import nn
 
 # CIFAR-10 training-set channel statistics, the usual input normalisation for this dataset.
@@ -42,3 +44,19 @@ class CifarNet(nn.Module):
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(rgb)[-1])
+
+
+class EncoderClassifier(nn.Module):
+    """A torchvision/timm classifier cut as fastai cuts DynamicUnet's encoder (`body`) with a
+    pooled linear `head`; with n_in=1 it classifies the generators' input (scaled L), so its
+    body is a pretrained encoder for them (`load_encoder`)."""
+
+    def __init__(self, arch: str = "resnet18", n_in: int = 1, n_classes: int = 10):
+        super().__init__()
+        from .dynamic import encoder_backbone
+
+        self.body = create_body(encoder_backbone(arch), n_in=n_in, pretrained=False)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(num_features_model(self.body), n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))

@@ -1,10 +1,19 @@
-"""fastai's DynamicUnet on a torchvision or timm encoder, for L -> ab."""
+"""fastai's DynamicUnet on a torchvision or timm encoder, for L -> ab, built as DeOldify builds
+its generators where asked (self-attention, spectral norm, blur), with the encoder optionally
+taken from a classifier trained on gray CIFAR-10 (`train classifier --arch resnet18 --gray`):
+DeOldify's pretrained encoder, made from our own data where ImageNet weights cannot be fetched."""
+
+from pathlib import Path
 
 import timm
 import torchvision
+from fastai.layers import NormType
 from fastai.vision.models.unet import DynamicUnet
 from fastai.vision.learner import create_body
 from torch import nn
+
+# DeOldify's generator settings for fastai's DynamicUnet (the JSON-safe form an export keeps)
+DEOLDIFY_UNET = {"self_attention": True, "blur": True, "norm_type": "spectral"}
 
 
 def encoder_backbone(arch: str, pretrained: bool = False) -> nn.Module:
@@ -20,8 +29,32 @@ def encoder_backbone(arch: str, pretrained: bool = False) -> nn.Module:
     raise ValueError(f"unknown encoder {arch!r}: not a torchvision or timm model name")
 
 
-def dynamic_unet(arch: str = "resnet18", pretrained: bool = False, img_size=(32, 32), n_in: int = 1, n_out: int = 2, **kwargs) -> DynamicUnet:
+def dynamic_unet(arch: str = "resnet18", pretrained: bool = False, img_size=(32, 32), n_in: int = 1, n_out: int = 2,
+                 norm_type: str | None = None, **kwargs) -> DynamicUnet:
     """DynamicUnet whose encoder takes `n_in` channels (pretrained first-conv weights are summed
-    over RGB by fastai) and whose output lies in [-1, 1] like the small U-Net's tanh."""
+    over RGB by fastai) and whose output lies in [-1, 1] like the small U-Net's tanh.
+    `norm_type`: "spectral" (DeOldify), "batch" or None; other keywords go to DynamicUnet."""
     encoder = create_body(encoder_backbone(arch, pretrained), n_in=n_in, pretrained=pretrained)
-    return DynamicUnet(encoder, n_out, tuple(img_size), y_range=(-1, 1), **kwargs)
+    norm = NormType[norm_type.capitalize()] if norm_type else None
+    return DynamicUnet(encoder, n_out, tuple(img_size), y_range=(-1, 1), norm_type=norm, **kwargs)
+
+
+def load_encoder(unet: DynamicUnet, path: Path) -> DynamicUnet:
+    """Copy the body of a gray-image classifier (`train classifier --arch A --gray`) into the
+    encoder of `unet` (built on the same A); -> `unet`. Refuses, in words, a classifier of
+    another architecture or of colour images, whose first layer would not take L."""
+    import safetensors.torch
+
+    from ..export import read_config
+
+    config = read_config(path, "nogancolor-classifier")
+    if not config.get("gray") or config.get("arch") in (None, "cifarnet"):
+        raise ValueError(f"{path} is not a classifier of gray images with a DynamicUnet encoder; "
+                         "make one with `nogancolor train classifier --arch resnet18 --gray`")
+    body = {k.removeprefix("body."): v for k, v in safetensors.torch.load_file(str(Path(path).with_suffix(".safetensors"))).items() if k.startswith("body.")}
+    encoder = unet[0]
+    if set(body) != set(encoder.state_dict()) or any(v.shape != encoder.state_dict()[k].shape for k, v in body.items()):
+        raise ValueError(f"{path} holds a {config['arch']} encoder, which does not fit this generator's; "
+                         f"train the generator with --arch {config['arch']}")
+    encoder.load_state_dict(body)
+    return unet

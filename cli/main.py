@@ -194,8 +194,9 @@ def train_classifier(
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
     bs: BatchOpt = 128,
     base: Annotated[int, typer.Option(min=1, help="cifarnet: channels of the first block (doubling per block).")] = 32,
-    arch: Annotated[str, typer.Option(help="cifarnet (the feature network and judge, RGB), or a torchvision/timm name "
-                                           "cut as a DynamicUnet encoder (with --gray: an encoder for --encoder).")] = "cifarnet",
+    arch: Annotated[str, typer.Option(help="Colour classifiers (feature network and judge): cifarnet (small, quick) or "
+                                           "cifar-resnet18 (stronger; see docs/usage.md for its GPU recipe). With --gray: a "
+                                           "torchvision/timm name cut as a DynamicUnet encoder, for --encoder.")] = "cifarnet",
     gray: Annotated[bool, typer.Option(help="Classify the L channel the generators see, not RGB (needs --arch other "
                                             "than cifarnet).")] = False,
     n_train: NTrainOpt = None,
@@ -204,8 +205,9 @@ def train_classifier(
     resume: ResumeOpt = False,
     force: ForceOpt = False,
 ):
-    """Train the small CIFAR-10 classifier NoGAN's default feature loss uses (RGB, train images
-    outside both validation splits) and report its accuracy on the official test set."""
+    """Train the CIFAR-10 classifier NoGAN's feature loss and the metrics use (RGB, train images
+    outside both validation splits), or with --gray an encoder for DynamicUnet generators, and
+    report its accuracy on the official test set."""
     from nogancolor.classify import train_classifier as run
 
     config = run(data, out, epochs=epochs, lr=lr, bs=bs, base=base, arch=arch, gray=gray, n_train=n_train, seed=seed,

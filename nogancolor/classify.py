@@ -25,11 +25,12 @@ from .data.splits import SPLIT_KINDS, split_path
 from .export import load_weights, read_config, save_weights
 from .learner import CHECKPOINT_DIR, adam, for_device, run_callbacks
 from .color import lab_to_model, rgb_to_lab
-from .models.classifier import CifarNet, EncoderClassifier
+from .models.classifier import CifarNet, CifarResNet, EncoderClassifier
 from .training import run_training
 
 FORMAT = "nogancolor-classifier"
 SMALL_CLASSIFIER = "cifarnet"
+JUDGES = {SMALL_CLASSIFIER: CifarNet, "cifar-resnet18": CifarResNet}  # colour classifiers: feature nets and judges
 DEFAULT_CLASSIFIER = Path("runs/classifier/model.safetensors")
 
 
@@ -105,12 +106,16 @@ def train_classifier(data: Path, out: Path, epochs: int = 8, lr: float = 3e-3, b
                      arch: str = SMALL_CLASSIFIER, gray: bool = False, n_train: int | None = None,
                      n_test: int | None = None, seed: int = 0, resume: bool = False, force: bool = False,
                      progress: bool = True, device=None) -> dict:
-    """Train CifarNet (`arch="cifarnet"`, RGB: the feature network and judge) or a torchvision/
-    timm `arch` cut as a DynamicUnet encoder (with `gray`, on the generators' L input: an
-    encoder for `--encoder`) with one-cycle Adam and export it; -> its config, with test accuracy."""
-    if arch == SMALL_CLASSIFIER and gray:
-        raise ValueError("--gray trains an encoder for DynamicUnet generators: give --arch resnet18 (or another "
-                         "torchvision/timm name); the cifarnet classifier judges colour images")
+    """Train a colour classifier (the feature network and judge: `arch` "cifarnet", or
+    "cifar-resnet18", the stronger one) or, with `gray`, a torchvision/timm `arch` cut as a
+    DynamicUnet encoder on the generators' L input (for `--encoder`), with one-cycle Adam, and
+    export it; -> its config, with test accuracy."""
+    if arch in JUDGES and gray:
+        raise ValueError(f"--gray trains an encoder for DynamicUnet generators: give --arch resnet18 (or another "
+                         f"torchvision/timm name); the {arch} classifier judges colour images")
+    if arch not in JUDGES and not gray:
+        raise ValueError(f"colour classifiers (feature network and judge) are {' or '.join(JUDGES)}; "
+                         f"--arch {arch} needs --gray (an encoder for DynamicUnet generators)")
     options = dict(data=str(data), epochs=epochs, lr=lr, bs=bs, base=base, arch=arch, gray=gray, n_train=n_train,
                    n_test=n_test, seed=seed)
 
@@ -139,13 +144,16 @@ def train_classifier(data: Path, out: Path, epochs: int = 8, lr: float = 3e-3, b
 
 
 def build_classifier(arch: str = SMALL_CLASSIFIER, gray: bool = False, base: int = 32):
-    return CifarNet(base=base) if arch == SMALL_CLASSIFIER else EncoderClassifier(arch, n_in=1 if gray else 3)
+    if gray:
+        return EncoderClassifier(arch, n_in=1)
+    return CifarNet(base=base) if arch == SMALL_CLASSIFIER else JUDGES[arch]()
 
 
 def load_classifier(path: Path = DEFAULT_CLASSIFIER) -> tuple[CifarNet, dict]:
     """-> (classifier in eval mode, its config) from `train_classifier`'s export."""
     config = read_config(path, FORMAT)
-    if config.get("arch", SMALL_CLASSIFIER) != SMALL_CLASSIFIER:
-        raise ValueError(f"{path} is a {config['arch']}{' gray-image' if config.get('gray') else ''} classifier, an encoder "
-                         "for --encoder; the feature loss and the metrics need a cifarnet classifier (`train classifier`)")
-    return load_weights(CifarNet(**config["arch_kwargs"]), path), config
+    arch = config.get("arch", SMALL_CLASSIFIER)
+    if config.get("gray"):
+        raise ValueError(f"{path} is a {arch} gray-image classifier, an encoder for --encoder; the feature loss and "
+                         f"the metrics need a colour classifier ({' or '.join(JUDGES)}, `train classifier`)")
+    return load_weights(build_classifier(arch, **config["arch_kwargs"]), path), config

@@ -51,7 +51,7 @@ def test_encoders_that_do_not_fit_are_refused_in_words(gray_resnet, rgb_classifi
         load_encoder(build_generator("resnet18"), rgb_classifier)
     with pytest.raises(ValueError, match="holds a resnet18 encoder, which does not fit.*--arch resnet18"):
         load_encoder(build_generator("resnet34"), gray_resnet[0])
-    with pytest.raises(ValueError, match="an encoder for --encoder; the feature loss and the metrics need a cifarnet"):
+    with pytest.raises(ValueError, match="an encoder for --encoder; the feature loss and the metrics need a colour classifier"):
         load_classifier(gray_resnet[0])
 
 
@@ -90,3 +90,21 @@ def offline(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_the_stronger_classifier_trains_and_serves_as_feature_network_and_judge(prepared, tmp_path):
+    from nogancolor.evaluate import classify
+    from nogancolor.models.classifier import CifarResNet
+    from nogancolor.models.features import feature_net
+
+    config = train_classifier(prepared, tmp_path / "r", arch="cifar-resnet18", epochs=1, bs=8, progress=False)
+    model, loaded = load_classifier(tmp_path / "r" / "model.safetensors")
+    assert isinstance(model, CifarResNet) and loaded["arch"] == "cifar-resnet18" and config["gray"] is False
+    assert model.stem[0].stride == (1, 1) and model.stem[0].kernel_size == (3, 3)  # the CIFAR stem keeps 32x32
+    rgb = torch.rand(2, 3, 32, 32)
+    maps = feature_net("cifar", tmp_path / "r" / "model.safetensors")(rgb)
+    assert [m.shape[1:] for m in maps] == [(128, 16, 16), (256, 8, 8), (512, 4, 4)]
+    logits, pooled = classify(model, rgb)
+    assert logits.shape == (2, 10) and pooled.shape == (2, 512) and torch.allclose(logits, model(rgb))
+    with pytest.raises(ValueError, match="--arch resnet18 needs --gray"):
+        train_classifier(prepared, tmp_path / "x", arch="resnet18", epochs=1, bs=8, progress=False)

@@ -7,6 +7,7 @@ VGG16-bn's activations before its pools.
 """
 
 import torch
+import torchvision
 from fastai.vision.learner import create_body
 from fastai.callback.hook import num_features_model
 from torch import nn
@@ -41,6 +42,31 @@ class CifarNet(nn.Module):
             x = block(self.pool(x) if i else x)
             feats.append(x)
         return feats
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(rgb)[-1])
+
+
+class CifarResNet(nn.Module):
+    """torchvision's ResNet-18 in its CIFAR form (3x3 stem convolution at stride 1, no max-pool,
+    as He et al.'s CIFAR-10 experiments): the stronger judge and feature network. `features(x)`
+    -> the outputs of layer2, layer3 and layer4 (three maps, like CifarNet's three blocks)."""
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        net = torchvision.models.resnet18(weights=None, num_classes=n_classes)
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1, bias=False), net.bn1, net.relu)
+        self.blocks = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), net.fc)
+        self.register_buffer("mean", torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(CIFAR_STD).view(1, 3, 1, 1))
+
+    def features(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+        x, feats = self.stem((rgb - self.mean) / self.std), []
+        for block in self.blocks:
+            x = block(x)
+            feats.append(x)
+        return feats[1:]
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(rgb)[-1])

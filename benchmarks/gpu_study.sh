@@ -3,22 +3,26 @@
 #
 #   benchmarks/gpu_study.sh --out DIR --data cifar10-jpeg.tar.gz [--wheels DIR] [--budget MIN] [--bench]
 #                           [--tar FILE] [--settings tiny.json] [--profile full] [--seeds 0,1,2] [--work DIR] [--compile]
+#                           [--strong-classifier]
 #
 # 1. --wheels: installs the fastai wheels there (see ../shared/README.md) into WORK/site, offline;
 # 2. prepares the data archive into WORK/data;
 # 3. --bench: benchmarks/train_speed.py on the GPU (plain loop vs our Learner), without and with
 #    torch.compile -> DIR/train_speed.md, DIR/train_speed_compile.md;
+#    --strong-classifier: trains the cifar-resnet18 classifier with its GPU recipe (does it reach
+#    90 % test accuracy?) -> DIR/strong_classifier/ (history.csv, model.json);
 # 4. nogancolor compare --profile full --seeds 0,1,2 -> DIR/report/ (report.md, figures, raw records);
 #    with --budget MIN it stops at the last epoch boundary that fits in MIN minutes from this
 #    script's start (steps 1-3 included) and exits 75: the same command continues from there;
 # 5. copies every run's history.csv and model.json to DIR/runs/ and writes DIR/environment.txt;
 # 6. --tar FILE: packs DIR into FILE.tar.gz, whatever the outcome (a device machine returns few files).
 # WORK (default .gpu_study/work) keeps the installed wheels, the prepared data and the runs.
-# Everything it prints is also in DIR/log.txt. DEVICE and BENCH_ARGS (extra train_speed.py options) are for dry runs.
+# Everything it prints is also in DIR/log.txt. DEVICE, BENCH_ARGS (extra train_speed.py options) and
+# CLASSIFIER_ARGS (replacing the strong classifier's recipe) are for dry runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out="" data="" wheels="" budget="" settings="" tar="" bench=0 compile="" profile="full" seeds="0,1,2" work=".gpu_study/work"
+out="" data="" wheels="" budget="" settings="" tar="" bench=0 strong=0 compile="" profile="full" seeds="0,1,2" work=".gpu_study/work"
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--out) out=$2; shift 2 ;;
@@ -31,8 +35,9 @@ while [ $# -gt 0 ]; do
 		--seeds) seeds=$2; shift 2 ;;
 		--work) work=$2; shift 2 ;;
 		--bench) bench=1; shift ;;
+		--strong-classifier) strong=1; shift ;;
 		--compile) compile="--compile"; shift ;;
-		-h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+		-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
 		*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -42,6 +47,7 @@ mkdir -p "$out" "$work"
 out=$(cd "$out" && pwd) work=$(cd "$work" && pwd)
 exec > >(tee -a "$out/log.txt") 2>&1
 PY=${PYTHON:-python3} BENCH_ARGS=${BENCH_ARGS:-}
+CLASSIFIER_ARGS=${CLASSIFIER_ARGS:---epochs 30 --bs 512 --lr 4e-3}  # the recipe docs/usage.md names
 export PYTHONUNBUFFERED=1 PYTHONPATH="$work/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 started=$(date +%s)
 stamp() { echo "[gpu_study $(date -u +%H:%M:%S), $(( $(date +%s) - started )) s] $*"; }
@@ -68,6 +74,14 @@ if [ "$bench" = 1 ]; then
 	stamp "training speed with torch.compile (does --compile help here?)"
 	"$PY" benchmarks/train_speed.py --data "$work/data" --device "${DEVICE:-cuda}" $BENCH_ARGS --compile --no-cpu-table \
 		| tee "$out/train_speed_compile.md" || stamp "torch.compile benchmark failed; the study goes on"
+fi
+
+if [ "$strong" = 1 ]; then
+	stamp "the stronger classifier: cifar-resnet18 $CLASSIFIER_ARGS"
+	"$PY" -m cli.main train classifier --data "$work/data" --arch cifar-resnet18 $CLASSIFIER_ARGS \
+		--out "$work/strong_classifier" --force || stamp "the stronger classifier failed; the study goes on"
+	mkdir -p "$out/strong_classifier"
+	cp "$work/strong_classifier/history.csv" "$work/strong_classifier/model.json" "$out/strong_classifier/" 2>/dev/null || true
 fi
 
 left=""

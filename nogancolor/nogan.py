@@ -150,7 +150,7 @@ def joint_learner(dls, generator, critic, features, feature_weight: float = 1.5,
     validation, the CSV history and the checkpoint choice come that often. With `classifier`,
     each validation also logs colourfulness and FCD on `n_realism` validation images; with
     `log`, the checkpoint `select` chooses (see nogancolor.selection) is kept as `best`."""
-    if select == "fcd" and classifier is None:
+    if log and select == "fcd" and classifier is None:  # (without log nothing is kept, nothing chosen)
         raise ValueError("the fcd checkpoint rule needs the CIFAR-10 classifier (see `train classifier`), or use --select psnr")
     feature_loss = FeatureLoss(features)
     loss = AdversarialLoss(feature_loss, "g_feature", content_weight=feature_weight, adv_weight=adv_weight, real_label=1.0)

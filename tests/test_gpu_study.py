@@ -18,7 +18,8 @@ TINY = {"n_train": 16, "n_val": 8, "n_eval": 6, "classifier": {"epochs": 1, "n_t
 
 def study(tmp_path, *args):
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", DEVICE="cpu",
-               BENCH_ARGS="--bs 4 --steps 2 --methods unet,nogan --no-cpu-table")
+               BENCH_ARGS="--bs 4 --steps 2 --methods unet,nogan --no-cpu-table",
+               CLASSIFIER_ARGS="--epochs 1 --bs 8 --n-train 16")
     return subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_study.sh"), *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -42,7 +43,7 @@ def test_the_gpu_study_script_runs_end_to_end_and_resumes_after_its_budget(input
     assert "time budget used up" in stopped.stdout and "run the same command again" in stopped.stdout
     assert not (root / "out" / "report" / "report.md").exists()
 
-    done = study(root, *common, "--bench", "--tar", str(root / "study.tar.gz"))
+    done = study(root, *common, "--bench", "--strong-classifier", "--tar", str(root / "study.tar.gz"))
     assert done.returncode == 0, done.stdout + done.stderr
     out = root / "out"
     for table in ("train_speed.md", "train_speed_compile.md"):
@@ -51,6 +52,8 @@ def test_the_gpu_study_script_runs_end_to_end_and_resumes_after_its_budget(input
     report = (out / "report" / "report.md").read_text()
     assert "| NoGAN | random | 1 |" in report and (out / "report" / "comparison-hue.png").exists()
     assert "device: CPU only" in (out / "environment.txt").read_text()
+    strong = json.loads((out / "strong_classifier" / "model.json").read_text())
+    assert strong["arch"] == "cifar-resnet18" and strong["epochs"] == 1
     log = (out / "log.txt").read_text()
     assert "stopped by the time budget" in log and "done:" in log  # both calls, appended
     histories = sorted(p.relative_to(out / "runs") for p in (out / "runs").rglob("history.csv"))

@@ -55,19 +55,20 @@ def training_curves(curves: dict[str, list[tuple[float, float, float]]], path: P
     return save_figure(fig, path)
 
 
-def joint_phase_curves(history: Path, chosen: int, val_every: int, psnr_floor: float, truth_colorfulness: float,
-                       path: Path) -> Path:
+def joint_phase_curves(history: Path, chosen: int, val_every: int, psnr_floor: float | None,
+                       truth_colorfulness: float | None, path: Path) -> Path:
     """NoGAN's joint phase at each validation (row `chosen` marked): val PSNR with the floor the
     checkpoint rule keeps to, colourfulness with the real images' level, and FCD."""
     with open(history) as f:
-        rows = [r for r in csv.DictReader(f) if r.get("fcd") not in (None, "", "None")]
+        rows = [r for r in csv.DictReader(f) if r.get("psnr") not in (None, "", "None")]
     batches = [(int(r["epoch"]) + 1) * val_every for r in rows]
     fig = Figure(figsize=(12, 3.6), layout="constrained")
     panels = [("psnr", "val PSNR (dB)", psnr_floor, "PSNR floor"),
               ("colorfulness", "colourfulness (val subset)", truth_colorfulness, "real images"),
               ("fcd", "FCD (val subset)", None, None)]
     for ax, (key, label, level, level_name) in zip(fig.subplots(1, 3), panels):
-        ax.plot(batches, [float(r[key]) for r in rows], marker=".")
+        if rows and key in rows[0]:  # colourfulness and FCD are logged when a classifier is there
+            ax.plot(batches, [float(r[key]) for r in rows], marker=".")
         if level is not None:
             ax.axhline(level, color="grey", linestyle=":", label=level_name)
         if rows:

@@ -174,7 +174,8 @@ def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_p
     phase's curves to joint_phase.png."""
     pretrained = read_config(generator_path)["metrics"]
     psnr_floor = pretrained["val_psnr"] - options["max_psnr_drop"]
-    classifier = load_classifier(Path(options["classifier"] or DEFAULT_CLASSIFIER))[0]
+    judge = Path(options["classifier"] or DEFAULT_CLASSIFIER)  # logs colourfulness and FCD; the fcd rule needs it
+    classifier = load_classifier(judge)[0] if options["select"] == "fcd" or judge.with_suffix(".json").exists() else None
 
     def build(dls, options):
         # each of several processes trains val_every batches of its own shard per chunk
@@ -192,7 +193,7 @@ def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_p
     def extra(options, learn):
         rows = learn.save_model.best
         chosen = select_checkpoint(rows, options["select"], psnr_floor)
-        truth = learn.realism_metrics.measure_truth()
+        truth = learn.realism_metrics.measure_truth() if classifier is not None else None
         joint_phase_curves(Path(out) / "history.csv", chosen, options["val_every"], psnr_floor, truth,
                            Path(out) / "joint_phase.png")
         return {"gan_epochs": options["gan_epochs"], "val_every": options["val_every"], "select": options["select"],

@@ -290,3 +290,11 @@ def test_an_interrupted_stage_resumes_and_later_stages_are_redone(nogan_run, pre
 def test_a_stage_alone_needs_the_earlier_ones(prepared, classifier, tmp_path):
     with pytest.raises(CheckpointError, match="stage 2 needs stage 1"):
         train_nogan(prepared, tmp_path / "run", stage=2, classifier=classifier[0], **TINY)
+
+
+def test_joint_phase_curves_are_drawn_without_the_realism_columns_too(tmp_path):
+    from nogancolor.figures import joint_phase_curves
+
+    (tmp_path / "h.csv").write_text("epoch,psnr,time\n0,24.0,00:01\n1,24.2,00:01\n")
+    path = joint_phase_curves(tmp_path / "h.csv", 1, 10, None, None, tmp_path / "curves.png")
+    assert path.stat().st_size > 0

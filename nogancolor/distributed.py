@@ -158,14 +158,17 @@ def distributed_fit(learn):
             learn.add_cb(progress)
 
 
-def summed_over_processes(total, count: int):
+def summed_over_processes(total, count):
     """(total, count) summed over all processes inside `distributed_fit`, else as given: for
     validation means, each process having seen its own shard. (Outside, one process may
-    evaluate alone, as rank 0 does for the export.)"""
+    evaluate alone, as rank 0 does for the export.) `total` and `count` may be numbers or
+    tensors of any shape; one reduction either way; a number `count` comes back as an int."""
     if not SHARDED.get():
         return total, count
     on = "cuda" if dist.get_backend() == "nccl" else "cpu"
-    both = torch.stack([torch.as_tensor(total, dtype=torch.float64).to(on).detach(),
-                        torch.tensor(float(count), dtype=torch.float64, device=on)])
+    totals = torch.as_tensor(total, dtype=torch.float64).detach().to(on)
+    counts = torch.as_tensor(count, dtype=torch.float64).detach().to(on)
+    both = torch.cat([totals.flatten(), counts.flatten()])
     dist.all_reduce(both)
-    return both[0], int(both[1])
+    totals, counts = both[:totals.numel()].view(totals.shape), both[totals.numel():].view(counts.shape)
+    return totals, (counts if torch.is_tensor(count) else int(counts))

@@ -66,9 +66,13 @@ class AdversarialLoss:
         self.sums, self.counts = dict.fromkeys(self.parts_names, 0.0), dict.fromkeys(self.parts_names, 0)
 
     def means(self) -> list[float | None]:
-        """The parts' means since `reset`, over every process's steps when training in several."""
-        sums = [summed_over_processes(self.sums[k], self.counts[k]) for k in self.parts_names]
-        return [float(total) / count if count else None for total, count in sums]
+        """The parts' means since `reset`, over every process's steps when training in several:
+        one reduction and one host read for all parts, whichever parts had steps."""
+        device = next((v.device for v in self.sums.values() if torch.is_tensor(v)), None)
+        totals = torch.stack([torch.as_tensor(self.sums[k], dtype=torch.float32, device=device) for k in self.parts_names])
+        counts = torch.tensor([float(self.counts[k]) for k in self.parts_names], device=device)
+        totals, counts = summed_over_processes(totals, counts)
+        return [total / count if count else None for total, count in zip(totals.tolist(), counts.tolist())]
 
     def _keep(self, **parts):
         parts = {k: v.detach().float() for k, v in parts.items()}

@@ -181,11 +181,7 @@ class ValGridCallback(TrainedEpochCallback):
 
     def before_fit(self):
         super().before_fit()
-        dl = getattr(self.dls.valid, "dl", self.dls.valid)  # the whole set, also when sharded over processes
-        # evenly spaced picks: validation items are ordered by class
-        picks = torch.linspace(0, len(dl.dataset) - 1, min(self.n, len(dl.dataset))).long().tolist()
-        batch = to_device(dl.create_batch([dl.do_item(i) for i in picks]), self.dls.device)
-        self.val_x, self.val_y = dl.after_batch(batch)
+        self.val_x, self.val_y = evenly_spaced_valid(self.dls, self.n)
 
     def after_epoch(self):
         if not self.trained:
@@ -202,6 +198,15 @@ class ValGridCallback(TrainedEpochCallback):
             self.path,
             title=f"epoch {self.epoch + 1}",
         )
+
+
+def evenly_spaced_valid(dls, n: int):
+    """(x, y) of `n` evenly spaced validation items, on the loaders' device: every class (the
+    items are ordered by class), the same images at every call. From the whole set, also when
+    the loader is sharded over processes."""
+    dl = getattr(dls.valid, "dl", dls.valid)
+    picks = torch.linspace(0, len(dl.dataset) - 1, min(n, len(dl.dataset))).long().tolist()
+    return dl.after_batch(to_device(dl.create_batch([dl.do_item(i) for i in picks]), dls.device))
 
 
 class AutocastMixedPrecision(MixedPrecision):

@@ -14,7 +14,7 @@ from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Recorder
 
-from .callbacks import TrainedEpochCallback
+from .callbacks import TrainedEpochCallback, evenly_spaced_valid
 from .color import model_to_rgb
 from .evaluate import classify, colorfulness, frechet_distance
 
@@ -57,9 +57,7 @@ class RealismMetrics(Callback):
     def _prepare(self):
         if hasattr(self, "gray"):
             return
-        dl = getattr(self.dls.valid, "dl", self.dls.valid)  # the whole set, also when sharded over processes
-        picks = torch.linspace(0, len(dl.dataset) - 1, min(self.n, len(dl.dataset))).long().tolist()
-        gray, ab = dl.after_batch(dl.create_batch([dl.do_item(i) for i in picks]))
+        gray, ab = evenly_spaced_valid(self.dls, self.n)
         self.classifier.to(gray.device)
         real = model_to_rgb(gray, ab)
         self.gray, self.real, self.truth = gray, self._features(real), float(colorfulness(real).mean())

@@ -52,6 +52,11 @@ def _leave() -> None:
         dist.destroy_process_group()
 
 
+def collective_device() -> str:
+    """Where the process group's tensors must be: CUDA for NCCL, the CPU for gloo."""
+    return "cuda" if dist.get_backend() == "nccl" else "cpu"
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
@@ -64,8 +69,7 @@ class ShardedDL(DistributedDL):
     def get_idxs(self):
         idxs = self.dl.get_idxs()
         idxs = idxs.tolist() if torch.is_tensor(idxs) else list(idxs)
-        on = "cuda" if dist.get_backend() == "nccl" else "cpu"
-        shared = torch.tensor(idxs, dtype=torch.long, device=on)
+        shared = torch.tensor(idxs, dtype=torch.long, device=collective_device())
         dist.broadcast(shared, 0)  # every rank uses rank 0's order
         idxs = shared.cpu().tolist()
         self.n = len(idxs)
@@ -165,9 +169,8 @@ def summed_over_processes(total, count):
     tensors of any shape; one reduction either way; a number `count` comes back as an int."""
     if not SHARDED.get():
         return total, count
-    on = "cuda" if dist.get_backend() == "nccl" else "cpu"
-    totals = torch.as_tensor(total, dtype=torch.float64).detach().to(on)
-    counts = torch.as_tensor(count, dtype=torch.float64).detach().to(on)
+    totals = torch.as_tensor(total, dtype=torch.float64).detach().to(collective_device())
+    counts = torch.as_tensor(count, dtype=torch.float64).detach().to(collective_device())
     both = torch.cat([totals.flatten(), counts.flatten()])
     dist.all_reduce(both)
     totals, counts = both[:totals.numel()].view(totals.shape), both[totals.numel():].view(counts.shape)

@@ -105,6 +105,5 @@ class SaveChosenCallback(TrainedEpochCallback):
         names = self.recorder.metric_names[1:]
         values = self.recorder.values[-1]
         self.best.append({k: float(values[names.index(k)]) for k in ("psnr", *REALISM_COLUMNS) if k in names})
-        self.chosen = select_checkpoint(self.best, self.rule, self.psnr_floor)
-        if self.chosen == len(self.best) - 1:
+        if select_checkpoint(self.best, self.rule, self.psnr_floor) == len(self.best) - 1:
             self.learn.save(self.fname)

@@ -53,7 +53,8 @@ def load_encoder(unet: DynamicUnet, path: Path) -> DynamicUnet:
                          "make one with `nogancolor train classifier --arch resnet18 --gray`")
     body = {k.removeprefix("body."): v for k, v in safetensors.torch.load_file(str(Path(path).with_suffix(".safetensors"))).items() if k.startswith("body.")}
     encoder = unet[0]
-    if set(body) != set(encoder.state_dict()) or any(v.shape != encoder.state_dict()[k].shape for k, v in body.items()):
+    expected = encoder.state_dict()
+    if set(body) != set(expected) or any(v.shape != expected[k].shape for k, v in body.items()):
         raise ValueError(f"{path} holds a {config['arch']} encoder, which does not fit this generator's; "
                          f"train the generator with --arch {config['arch']}")
     encoder.load_state_dict(body)

@@ -258,6 +258,9 @@ def train_nogan(
                                                             "(default: runs/classifier/model.safetensors).")] = None,
     feature_weight: Annotated[float, typer.Option(help="Stage 3: weight of the feature loss (DeOldify: 1.5).")] = 1.5,
     adv_weight: Annotated[float, typer.Option(help="Stage 3: weight of the adversarial loss (DeOldify: 1).")] = 1.0,
+    adv_balance: Annotated[float, typer.Option(min=0, help="Stage 3: if > 0, replaces --adv-weight: each step, the "
+                                                           "weight that makes the adversarial gradient at the generator's "
+                                                           "output this many times the feature loss's (0: fixed weight).")] = 0.0,
     critic_thresh: Annotated[float, typer.Option(help="Stage 3: the critic trains until its mean BCE falls under "
                                                       "this, then the generator steps (DeOldify: 0.65).")] = 0.65,
     arch: Annotated[str, typer.Option(help="The generator: 'unet' (the small U-Net) or a torchvision/timm encoder "
@@ -284,6 +287,7 @@ def train_nogan(
     results = run(data, out, split=split.value, stage=stage, gen_epochs=gen_epochs, gen_lr=gen_lr, critic_epochs=critic_epochs,
                   critic_lr=critic_lr, gan_epochs=gan_epochs, gan_lr=gan_lr, val_every=val_every, feature_net=feature_net.value,
                   classifier=classifier, feature_weight=feature_weight, adv_weight=adv_weight, critic_thresh=critic_thresh,
+                  adv_balance=adv_balance or None,
                   critic_lr_mult=critic_lr_mult, wd=wd, select=select.value, max_psnr_drop=max_psnr_drop, n_realism=n_realism,
                   arch=arch, pretrained=pretrained, encoder=encoder,
                   bs=bs, base=base, critic_nf=critic_nf, precision=precision.value, n_train=n_train, n_val=n_val, seed=seed,

@@ -55,10 +55,13 @@ class AdversarialLoss:
     of it stays on the device: `means()` reads the sums once per epoch."""
 
     def __init__(self, content=F.l1_loss, content_name: str = "g_l1", content_weight: float = 100.0,
-                 adv_weight: float = 1.0, real_label: float = 0.9):
+                 adv_weight: float = 1.0, real_label: float = 0.9, adv_balance: float | None = None):
         self.content, self.content_name = content, content_name
         self.content_weight, self.adv_weight, self.real_label = content_weight, adv_weight, real_label
+        self.adv_balance = adv_balance
         self.parts_names = ("g_adversarial", content_name, "d_real", "d_fake", "d_accuracy")
+        if adv_balance:
+            self.parts_names += ("g_adv_weight",)
         self.parts, self.recording = {}, False
         self.reset()
 
@@ -83,10 +86,30 @@ class AdversarialLoss:
                 self.counts[k] += 1
 
     def generator(self, fake_logits, output, target):
-        total, adversarial, content = generator_loss(fake_logits, output, target, self.content_weight, self.content,
-                                                     self.adv_weight)
-        self._keep(**{"g_adversarial": adversarial, self.content_name: content})
-        return total
+        adversarial, content = generator_loss(fake_logits, output, target, self.content_weight, self.content)[1:]
+        balanced = self.adv_balance and output.requires_grad
+        if balanced:
+            adv_grad, content_grad = self.output_gradients(adversarial, content, output)
+            self.adv_weight = self.adv_balance * content_grad.norm() / adv_grad.norm().clamp_min(1e-8)
+        self._keep(**{"g_adversarial": adversarial, self.content_name: content},
+                   **({"g_adv_weight": torch.as_tensor(self.adv_weight, device=output.device)} if self.adv_balance else {}))
+        total = self.adv_weight * adversarial + self.content_weight * content  # validation reuses the last weight
+        if not balanced:
+            return total
+        # the value of `total`, and as gradient the weighted sum already taken at the output: the
+        # backward pass goes through the generator alone, not through the critic and the feature net again
+        push = (output * (self.adv_weight * adv_grad + content_grad)).sum()
+        return total.detach() + push - push.detach()
+
+    def output_gradients(self, adversarial: torch.Tensor, content: torch.Tensor, output: torch.Tensor):
+        """The adversarial and the weighted content loss's gradients at the generator's output.
+        `adv_balance` sets the adversarial weight each step so that the first is that many times the
+        second: VQGAN's adaptive weight (Esser et al. 2021), taken at the output rather than at
+        the last layer, so any generator works. It keeps the critic's voice at a set share
+        however large the feature loss's scale is."""
+        adv_grad = torch.autograd.grad(adversarial, output)[0]
+        content_grad = torch.autograd.grad(self.content_weight * content, output)[0]
+        return adv_grad, content_grad
 
     def critic(self, real_logits, fake_logits):
         total, on_real, on_fake = discriminator_loss(real_logits, fake_logits, self.real_label)

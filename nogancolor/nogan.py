@@ -139,21 +139,23 @@ def load_critic(path: Path) -> tuple[PairCritic, dict]:
 
 
 def joint_learner(dls, generator, critic, features, feature_weight: float = 1.5, adv_weight: float = 1.0,
-                  critic_thresh: float = 0.65, critic_lr_mult: float = 5.0, wd: float = 1e-3, val_every: int | None = None,
+                  adv_balance: float | None = None, critic_thresh: float = 0.65, critic_lr_mult: float = 5.0, wd: float = 1e-3, val_every: int | None = None,
                   classifier=None, n_realism: int = 1000, select: str = "fcd", psnr_floor: float | None = None,
                   path: Path = Path("."), log: bool = True, precision: str = "auto", compile: bool = False):
     """Stage 3's GANLearner from the pretrained networks, set as DeOldify's joint phase:
     generator loss = feature_weight * feature loss + adv_weight * adversarial; fastai's
     AdaptiveGANSwitcher trains the critic until its mean BCE falls under `critic_thresh`, then
     gives the generator a step; the critic steps at `critic_lr_mult` times the rate; AdamW with
-    betas (0, 0.9) and weight decay `wd`. With `val_every`, an "epoch" is that many batches, so
+    betas (0, 0.9) and weight decay `wd`. With `adv_balance`, the adversarial weight is set each
+    step so its gradient is that many times the feature loss's (see AdversarialLoss). With `val_every`, an "epoch" is that many batches, so
     validation, the CSV history and the checkpoint choice come that often. With `classifier`,
     each validation also logs colourfulness and FCD on `n_realism` validation images; with
     `log`, the checkpoint `select` chooses (see nogancolor.selection) is kept as `best`."""
     if log and select == "fcd" and classifier is None:  # (without log nothing is kept, nothing chosen)
         raise ValueError("the fcd checkpoint rule needs the CIFAR-10 classifier (see `train classifier`), or use --select psnr")
     feature_loss = FeatureLoss(features)
-    loss = AdversarialLoss(feature_loss, "g_feature", content_weight=feature_weight, adv_weight=adv_weight, real_label=1.0)
+    loss = AdversarialLoss(feature_loss, "g_feature", content_weight=feature_weight, adv_weight=adv_weight, real_label=1.0,
+                           adv_balance=adv_balance)
     # our critic loss is the sum of the real and fake BCE terms; DeOldify's threshold is on their mean
     switcher = AdaptiveGANSwitcher(critic_thresh=2 * critic_thresh)
     cbs = [GANDiscriminativeLR(critic_lr_mult)] + ([TrainBatchesPerEpoch(val_every)] if val_every else [])
@@ -182,7 +184,8 @@ def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_p
         batches = options["gan_epochs"] * len(dls.train) / max(1, num_distrib())
         options["epochs"] = max(1, math.ceil(batches / options["val_every"]))
         return joint_learner(dls, load_generator(generator_path)[0], load_critic(critic_path)[0], features,
-                             options["feature_weight"], options["adv_weight"], options["critic_thresh"],
+                             options["feature_weight"], options["adv_weight"], options.get("adv_balance"),
+                             options["critic_thresh"],
                              options["critic_lr_mult"], options["wd"], options["val_every"], classifier,
                              options["n_realism"], options["select"], psnr_floor, out,
                              precision=options.get("precision", "auto"), compile=compile)
@@ -207,7 +210,8 @@ def joint_gan(out: Path, options: dict, features, generator_path: Path, critic_p
 def train_nogan(data: Path, out: Path, split: str = "hue", stage: int | None = None, gen_epochs: int = 3,
                 gen_lr: float = 2e-3, critic_epochs: int = 1, critic_lr: float = 1e-3, gan_epochs: float = 2.0,
                 gan_lr: float = 1e-4, val_every: int = 100, feature_net: str = "cifar", classifier: Path | None = None,
-                feature_weight: float = 1.5, adv_weight: float = 1.0, critic_thresh: float = 0.65,
+                feature_weight: float = 1.5, adv_weight: float = 1.0, adv_balance: float | None = None,
+                critic_thresh: float = 0.65,
                 critic_lr_mult: float = 5.0, wd: float = 1e-3, select: str = "fcd", max_psnr_drop: float = 1.0,
                 n_realism: int = 1000, arch: str = SMALL_ARCH, pretrained: bool = False, encoder: Path | None = None,
                 bs: int = 64, base: int = 64, critic_nf: int = 64, precision: str = "auto", n_train: int | None = None,
@@ -233,6 +237,7 @@ def train_nogan(data: Path, out: Path, split: str = "hue", stage: int | None = N
                                         stage_export(out, 1), **kw),
         3: lambda **kw: joint_gan(out / STAGES[3], dict(common, epochs=None, lr=gan_lr, gan_epochs=gan_epochs, val_every=val_every,
                                                         feature_weight=feature_weight, adv_weight=adv_weight,
+                                                        adv_balance=adv_balance,
                                                         critic_thresh=critic_thresh, critic_lr_mult=critic_lr_mult, wd=wd,
                                                         select=select, max_psnr_drop=max_psnr_drop, n_realism=n_realism),
                                   features, stage_export(out, 1),

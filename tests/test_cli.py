@@ -1,3 +1,5 @@
+import csv
+
 import pytest
 from typer.testing import CliRunner
 
@@ -98,6 +100,11 @@ def test_train_classifier_then_nogan_from_the_command_line(prepared):
                  "NoGAN: val ab MSE"):
         assert line in result.output
     assert "done, skipped" in run(*args).output
+    result = run(*args, "--stage", 3, "--force", "--adv-balance", 0.25, "--critic-thresh", 10)  # generator steps: weights logged
+    assert result.exit_code == 0, result.output
+    with open("runs/nogan-hue/3-gan/history.csv") as f:
+        weights = [float(row["g_adv_weight"]) for row in csv.DictReader(f) if row["g_adv_weight"] != "None"]
+    assert weights and all(w > 0 and w != 1.0 for w in weights)  # set by the gradients, not the fixed default
     text = run("train", "nogan", "--help").output
     for option in ("--stage", "--feature-net", "--gan-epochs", "--val-every", "vgg16_bn"):
         assert option in text

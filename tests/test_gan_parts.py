@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nogancolor.critics import PairDiscriminator
@@ -52,3 +53,26 @@ def test_losses_stay_finite_for_extreme_logits():
     huge = torch.tensor([1e4, -1e4])
     assert torch.isfinite(discriminator_loss(huge, -huge)[0])
     assert torch.isfinite(generator_loss(-huge, torch.zeros(2), torch.zeros(2))[0])
+
+
+@pytest.mark.parametrize("balance", [0.5, 2.0])
+def test_balanced_adversarial_weight_sets_the_gradient_ratio_at_the_output(balance):
+    from nogancolor.gan import AdversarialLoss
+
+    torch.manual_seed(0)
+    output, target, w = torch.randn(3, 2, 4, 4, requires_grad=True), torch.randn(3, 2, 4, 4), torch.randn(2, 4, 4)
+    logits = lambda out: (out * w).sum((1, 2, 3))  # noqa: E731: a linear critic
+    loss = AdversarialLoss(F.mse_loss, "g_mse", content_weight=3.0, adv_balance=balance)
+    total = loss.generator(logits(output), output, target)
+    weight = float(loss.parts["g_adv_weight"])
+    adv_grad = torch.autograd.grad(generator_loss(logits(output), output, target)[1], output)[0]
+    content_grad = torch.autograd.grad(3.0 * F.mse_loss(output, target), output)[0]
+    assert (weight * adv_grad).norm().item() == pytest.approx(balance * content_grad.norm().item(), rel=1e-5)
+    # the weight is a constant of the step: the total's gradient is weight * adversarial's + content's
+    assert torch.allclose(torch.autograd.grad(total, output)[0], weight * adv_grad + content_grad, atol=1e-6)
+    with torch.no_grad():  # validation has no gradient: it reuses the last step's weight
+        output2 = output + 1
+        valid = loss.generator(logits(output2), output2, target)
+        adversarial, content = generator_loss(logits(output2), output2, target, content=F.mse_loss)[1:]
+    assert valid.item() == pytest.approx(weight * adversarial.item() + 3.0 * content.item(), rel=1e-5)
+    assert "g_adv_weight" in loss.parts_names and "g_adv_weight" not in AdversarialLoss().parts_names

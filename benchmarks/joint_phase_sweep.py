@@ -43,6 +43,7 @@ def main():
     parser.add_argument("--variant", action="append", default=[], help="NAME[:option=value,...]")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--data", type=Path, default=Path("data/cifar10"))
+    parser.add_argument("--classifier", type=Path, default=None, help="default: the compare folder's classifier")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="append each variant's result to this JSON-lines file")
     parser.add_argument("--plot", type=Path, default=None, help="draw the run's sweeps into this PNG")
@@ -53,7 +54,8 @@ def main():
     pretrained = read_config(args.run / STAGES[1] / "model.safetensors")
     profile = PROFILES[args.profile]
     settings = dict(profile["nogan"], n_train=profile["n_train"], n_val=profile["n_val"], split=pretrained["split"],
-                    seed=pretrained["seed"], classifier=args.run.parent / "classifier" / "model.safetensors")
+                    seed=pretrained["seed"], arch=pretrained["arch"],
+                    classifier=args.classifier or args.run.parent / "classifier" / "model.safetensors")
     for name, options in map(parse_variant, args.variant or ([] if args.plot else ["default"])):
         out = sweep_dir(args.run, name)
         for stage in (1, 2):  # the same pretrained networks for every variant

@@ -139,7 +139,8 @@ def load_critic(path: Path) -> tuple[PairCritic, dict]:
 
 
 def joint_learner(dls, generator, critic, features, feature_weight: float = 1.5, adv_weight: float = 1.0,
-                  adv_balance: float | None = None, critic_thresh: float = 0.65, critic_lr_mult: float = 5.0, wd: float = 1e-3, val_every: int | None = None,
+                  adv_balance: float | None = None, critic_thresh: float = 0.65, critic_lr_mult: float = 5.0,
+                  wd: float = 1e-3, val_every: int | None = None,
                   classifier=None, n_realism: int = 1000, select: str = "fcd", psnr_floor: float | None = None,
                   path: Path = Path("."), log: bool = True, precision: str = "auto", compile: bool = False):
     """Stage 3's GANLearner from the pretrained networks, set as DeOldify's joint phase:
@@ -147,8 +148,9 @@ def joint_learner(dls, generator, critic, features, feature_weight: float = 1.5,
     AdaptiveGANSwitcher trains the critic until its mean BCE falls under `critic_thresh`, then
     gives the generator a step; the critic steps at `critic_lr_mult` times the rate; AdamW with
     betas (0, 0.9) and weight decay `wd`. With `adv_balance`, the adversarial weight is set each
-    step so its gradient is that many times the feature loss's (see AdversarialLoss). With `val_every`, an "epoch" is that many batches, so
-    validation, the CSV history and the checkpoint choice come that often. With `classifier`,
+    step so its gradient is that many times the feature loss's (see AdversarialLoss). With
+    `val_every`, an "epoch" is that many batches, so validation, the CSV history and the
+    checkpoint choice come that often. With `classifier`,
     each validation also logs colourfulness and FCD on `n_realism` validation images; with
     `log`, the checkpoint `select` chooses (see nogancolor.selection) is kept as `best`."""
     if log and select == "fcd" and classifier is None:  # (without log nothing is kept, nothing chosen)

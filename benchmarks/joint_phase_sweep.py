@@ -4,7 +4,7 @@ chosen validation row) beside the most colourful validation it passed. Validatio
 nothing here looks at the test set, so its results may pick defaults.
 
     python benchmarks/joint_phase_sweep.py runs/compare-quick-0621cf1f/nogan-hue-s0 \\
-        --variant default --variant balance1:adv_balance=1 --out sweep.json
+        --variant default --variant balance1:adv_balance=1 --out sweep.jsonl
 
 A variant is NAME[:option=value,...] with train_nogan's stage-3 options (adv_weight, adv_balance,
 critic_lr_mult, gan_epochs, ...); the rest comes from the run's compare profile. `--plot PNG`

@@ -12,10 +12,10 @@ import argparse
 
 from fastai.torch_core import set_seed
 
-from nogancolor.critics import PairDiscriminator
+from nogancolor.models.critics import PairDiscriminator
 from nogancolor.data import colorization_dls
-from nogancolor.gan import dcgan_learner
-from nogancolor.metrics import val_metrics
+from nogancolor.methods.dcgan import dcgan_learner
+from nogancolor.evaluation.metrics import val_metrics
 from nogancolor.models import UNet
 
 

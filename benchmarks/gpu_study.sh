@@ -91,7 +91,7 @@ fi
 stamp "compare --profile $profile --seeds $seeds${left:+ (time left: $left min)}"
 status=0
 "$PY" -m cli.main compare --data "$work/data" --profile "$profile" --seeds "$seeds" --out "$out/report" \
-	--runs "$work/runs" ${settings:+--settings "$settings"} ${left:+--time-budget "$left"} $compile || status=$?
+	--runs "$work/runs" ${settings:+--config "$settings"} ${left:+--time-budget "$left"} $compile || status=$?
 
 mkdir -p "$out/runs"
 (cd "$work/runs" && find . \( -name history.csv -o -name model.json -o -name run.json \) -print0 |

@@ -3,11 +3,12 @@ options, each from the same pretrained generator and critic, and print what each
 chosen validation row) beside the most colourful validation it passed. Validation subset only:
 nothing here looks at the test set, so its results may pick defaults.
 
-    python benchmarks/joint_phase_sweep.py runs/compare-quick-0621cf1f/nogan-hue-s0 \\
+    python benchmarks/joint_phase_sweep.py runs/compare-quick-d88f127e/nogan-hue-s0 \\
         --variant default --variant balance1:adv_balance=1 --out sweep.jsonl
 
-A variant is NAME[:option=value,...] with train_nogan's stage-3 options (adv_weight, adv_balance,
-critic_lr_mult, gan_epochs, ...); the rest comes from the run's compare profile. `--plot PNG`
+A variant is NAME[:option=value,...]: fields of the joint phase's JointStageConfig (adv_weight,
+adv_balance, critic_lr_mult, val_every, ...; gan_epochs for its epochs) or of NoGANConfig (bs,
+n_train, ...); the rest is the run's own config, as its stage 1 stored it. `--plot PNG`
 draws every variant swept from that run so far (no --variant: only draw) as colourfulness
 against PSNR per validation, with the goals' lines: where the checkpoints could be.
 """
@@ -22,10 +23,12 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
-from nogancolor.compare import PROFILES
-from nogancolor.export import read_config
-from nogancolor.figures import save_figure
-from nogancolor.nogan import STAGES, train_nogan
+from dataclasses import fields, replace
+
+from nogancolor.evaluation.figures import save_figure
+from nogancolor.files import read_config
+from nogancolor.methods.nogan import STAGES, JointStageConfig, NoGANConfig, train_nogan
+from nogancolor.train.config import config_from_record
 
 
 def sweep_dir(run: Path, name: str) -> Path:
@@ -41,7 +44,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a NoGAN run made by `nogancolor compare` (stages 1 and 2 done)")
     parser.add_argument("--variant", action="append", default=[], help="NAME[:option=value,...]")
-    parser.add_argument("--profile", default="quick")
     parser.add_argument("--data", type=Path, default=Path("data/cifar10"))
     parser.add_argument("--classifier", type=Path, default=None, help="default: the compare folder's classifier")
     parser.add_argument("--threads", type=int, default=None)
@@ -52,17 +54,16 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     pretrained = read_config(args.run / STAGES[1] / "model.safetensors")
-    profile = PROFILES[args.profile]
-    settings = dict(profile["nogan"], n_train=profile["n_train"], n_val=profile["n_val"], split=pretrained["split"],
-                    seed=pretrained["seed"], arch=pretrained["arch"],
-                    classifier=args.classifier or args.run.parent / "classifier" / "model.safetensors")
+    classifier = args.classifier or args.run.parent / "classifier" / "model.safetensors"
+    base = replace(config_from_record(NoGANConfig, pretrained["config"], f"{args.run}'s config"), data=str(args.data),
+                   classifier=str(classifier))
     for name, options in map(parse_variant, args.variant or ([] if args.plot else ["default"])):
         out = sweep_dir(args.run, name)
         for stage in (1, 2):  # the same pretrained networks for every variant
             shutil.copytree(args.run / STAGES[stage], out / STAGES[stage], dirs_exist_ok=True)
         start = time.perf_counter()
-        config = train_nogan(args.data, out, stage=3, force=True, progress=False, log=lambda m: None,
-                             **dict(settings, **options))[3]
+        config = train_nogan(variant_config(base, options), out, stage=3, force=True, progress=False,
+                             log=lambda m: None)[3].record
         with (out / STAGES[3] / "history.csv").open() as f:
             history = list(csv.DictReader(f))
         richest = max(history, key=lambda r: float(r["colorfulness"]))
@@ -75,6 +76,14 @@ def main():
                 f.write(json.dumps(result) + "\n")
     if args.plot:
         plot_sweeps(args.run, pretrained["metrics"]["val_psnr"], args.unet, args.plot)
+
+
+def variant_config(base: NoGANConfig, options: dict) -> NoGANConfig:
+    """`base` with a variant's options: joint-phase fields go to its `gan` part (gan_epochs to its epochs)."""
+    joint = {f.name for f in fields(JointStageConfig)} - {"epochs"}
+    gan = {("epochs" if k == "gan_epochs" else k): v for k, v in options.items() if k in joint or k == "gan_epochs"}
+    rest = {k: v for k, v in options.items() if k not in joint and k != "gan_epochs"}
+    return replace(base, gan=replace(base.gan, **gan), **rest)
 
 
 def plot_sweeps(run: Path, pretrained_psnr: float, unet: Path | None, path: Path):

@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from nogancolor.colorize import Colorizer, save_image
+from nogancolor.apps.colorize import Colorizer, save_image
 from nogancolor.models import UNet
-from nogancolor.video import colorize_video
+from nogancolor.apps.video import colorize_video
 
 
 def photo_1024() -> Image.Image:

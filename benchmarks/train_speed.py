@@ -11,7 +11,7 @@ Three steps, each as a hand-written loop and as our Learner (`colorization_learn
   under the threshold, then one generator step (this rule reads the loss on the host each step).
 
 It prints images/s, the Learner/plain ratio and the host reads per Learner step (values read to
-Python or copied to the CPU, counted by `nogancolor.on_device.count_host_reads`; on CUDA also
+Python or copied to the CPU, counted by `nogancolor.train.on_device.count_host_reads`; on CUDA also
 the syncs `torch.cuda.set_sync_debug_mode` reports). Precision is what `--precision auto` picks:
 fp32 on CPU, bf16 autocast + channels_last on CUDA. On CPU it also prints the data pipeline,
 Adam and matmul figures and the U-Net table over precisions and memory formats.
@@ -29,16 +29,16 @@ from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.core import Callback, CancelFitException
 from fastai.optimizer import Adam
 
-from nogancolor.critics import PairCritic, PairDiscriminator
+from nogancolor.models.critics import PairCritic, PairDiscriminator
 from nogancolor.data import colorization_dls
-from nogancolor.gan import dcgan_learner
-from nogancolor.learner import colorization_learner, resolve_precision
-from nogancolor.losses import FeatureLoss, discriminator_loss, generator_loss
+from nogancolor.methods.dcgan import dcgan_learner
+from nogancolor.train.learner import colorization_learner, resolve_precision
+from nogancolor.models.losses import FeatureLoss, discriminator_loss, generator_loss
 from nogancolor.models import UNet
 from nogancolor.models.classifier import CifarNet
 from nogancolor.models.features import FrozenFeatures
-from nogancolor.nogan import joint_learner
-from nogancolor.on_device import count_host_reads
+from nogancolor.methods.nogan import joint_learner
+from nogancolor.train.on_device import count_host_reads
 
 TRAIN_GFLOP = 0.706  # forward + backward of UNet(base=64) on one 32x32 image (tests/test_models.py)
 WARMUP = 5
@@ -78,7 +78,7 @@ class PlainSteps:
             self.generator.compile()
 
     def step(self, x, y):
-        """One step, with the project's own cost functions (nogancolor.losses), as the Learners."""
+        """One step, with the project's own cost functions (nogancolor.models.losses), as the Learners."""
         with self.autocast:
             if self.kind == "unet":
                 loss = F.mse_loss(self.generator(x).float(), y)

@@ -9,9 +9,17 @@ from typing import Annotated, Optional
 
 import typer
 
+from cli.options import config_options
+
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
-# fastai's own GANTrainer sets generator/critic/gen_mode on itself, which its Callback warns about
-warnings.filterwarnings("ignore", message="You are shadowing an attribute", category=UserWarning)
+
+# Every default is declared once, in the method's config; the options below read it from there.
+from nogancolor.data import DEFAULT_DATA_DIR
+from nogancolor.methods.classifier import ClassifierConfig
+from nogancolor.methods.dcgan import DCGANConfig
+from nogancolor.methods.nogan import NoGANConfig
+from nogancolor.methods.unet import UNetConfig
+from nogancolor.models.classifier import DEFAULT_CLASSIFIER
 
 app = typer.Typer(
     help="Colorize grayscale images with fastai: U-Net, conditional DCGAN and NoGAN on CIFAR-10.",
@@ -31,25 +39,9 @@ class Split(str, Enum):
     random = "random"
 
 
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-
-
-class OutputSpace(str, Enum):
-    ab = "ab"
-    rgb = "rgb"
-
-
-# Options every `train` command shares.
+# Options several commands share (a config's own options come from its fields: cli/options.py).
 DataOpt = Annotated[Path, typer.Option(help="Prepared dataset (see `nogancolor data prepare`).")]
-SplitOpt = Annotated[Split, typer.Option(help="Validation split: hue-stratified or random.")]
 BatchOpt = Annotated[int, typer.Option(min=2, help="Batch size.")]
-NTrainOpt = Annotated[Optional[int], typer.Option(help="Use only this many training images (quick runs).")]
-NValOpt = Annotated[Optional[int], typer.Option(help="Use only this many validation images.")]
-SeedOpt = Annotated[int, typer.Option(help="Seed for weights and batch order.")]
 ResumeOpt = Annotated[bool, typer.Option(help="Continue the run in --out from its last finished epoch.")]
 ForceOpt = Annotated[bool, typer.Option(help="Start over, replacing a run already in --out.")]
 CompileOpt = Annotated[bool, typer.Option(help="torch.compile the generator: a slow first epoch, then possibly faster "
@@ -70,8 +62,8 @@ def user_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from nogancolor.data import DatasetError
-        from nogancolor.export import CheckpointError
-        from nogancolor.training import OutOfTime, RunError
+        from nogancolor.files import CheckpointError
+        from nogancolor.train.run import OutOfTime, RunError
 
         try:
             return command(*args, **kwargs)
@@ -92,7 +84,7 @@ def data_prepare(
         envvar="NOGANCOLOR_DATA",
         help="Local dataset: a folder with train/ and test/ of class folders, or a .tar.gz of one. Without it, CIFAR-10 is downloaded "
              "with fastai's untar_data (PNG, lossless).")] = None,
-    out: Annotated[Path, typer.Option(help="Where the prepared dataset (arrays, splits, meta.json) goes.")] = Path("data/cifar10"),
+    out: Annotated[Path, typer.Option(help="Where the prepared dataset (arrays, splits, meta.json) goes.")] = DEFAULT_DATA_DIR,
     size: Annotated[int, typer.Option(help="Working size; other sizes are centre-cropped and resized.")] = 32,
     gray_tol: Annotated[int, typer.Option(help="An image is gray when its channels differ by at most this many "
                                                "uint8 levels everywhere (2: see nogancolor.data.gray).")] = 2,
@@ -113,192 +105,75 @@ def data_prepare(
     typer.echo(f"prepared dataset: {out}")
 
 
-ArchOpt = Annotated[str, typer.Option(help="'unet' for the small U-Net of the method description, or a torchvision/"
-                                             "timm encoder name (resnet18, resnet34, ...) for fastai's DynamicUnet.")]
-PretrainedOpt = Annotated[bool, typer.Option(help="DynamicUnet: start its encoder from ImageNet weights (needs internet).")]
-EncoderOpt = Annotated[Optional[Path], typer.Option(help="DynamicUnet: start its encoder from a gray-image classifier of "
-                                                         "the same --arch (`train classifier --arch resnet18 --gray`).")]
+OutOpt = Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<method>-<split>).")]
 
 
 @train_app.command("unet")
 @user_errors
-def train_unet(
-    data: DataOpt = Path("data/cifar10"),
-    split: SplitOpt = Split.hue,
-    arch: ArchOpt = "unet",
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs of the one-cycle schedule.")] = 20,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (find one with learn.lr_find()).")] = 2e-3,
-    bs: BatchOpt = 64,
-    base: Annotated[int, typer.Option(min=1, help="Small U-Net: channels of the first layer.")] = 64,
-    pretrained: PretrainedOpt = False,
-    encoder: EncoderOpt = None,
-    precision: Annotated[Precision, typer.Option(help="auto = bf16 on GPUs that support it, fp32 on CPU (faster there).")] = Precision.auto,
-    n_train: NTrainOpt = None,
-    n_val: NValOpt = None,
-    seed: SeedOpt = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/unet-<split> or runs/unet-<arch>-<split>).")] = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
-    compile: CompileOpt = False,
-):
+@config_options(UNetConfig)
+def train_unet(config: UNetConfig, out: OutOpt = None, resume: ResumeOpt = False, force: ForceOpt = False,
+               compile: CompileOpt = False):
     """Train a U-Net on pixel MSE of ab (Adam, one-cycle) and export it as safetensors + JSON."""
-    from nogancolor.training import train_unet as run
+    from nogancolor.methods.unet import train_unet as run
 
-    name = "unet" if arch == "unet" else f"unet-{arch}"
-    out = out or Path("runs") / f"{name}-{split.value}"
-    config = run(data, out, split=split.value, arch=arch, epochs=epochs, lr=lr, bs=bs, base=base, pretrained=pretrained,
-                 encoder=encoder, precision=precision.value, n_train=n_train, n_val=n_val, seed=seed, resume=resume, force=force,
-                 compile=compile)
-    report(config, out)
+    name = "unet" if config.arch == "unet" else f"unet-{config.arch}"
+    out = out or Path("runs") / f"{name}-{config.split}"
+    report(run(config, out, resume=resume, force=force, compile=compile), out)
 
 
 @train_app.command("dcgan")
 @user_errors
-def train_dcgan(
-    data: DataOpt = Path("data/cifar10"),
-    split: SplitOpt = Split.hue,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs at a constant learning rate.")] = 20,
-    lr: Annotated[float, typer.Option(help="Adam learning rate of both networks (beta1 0.5).")] = 2e-4,
-    bs: BatchOpt = 64,
-    base: Annotated[int, typer.Option(min=1, help="Channels of the first layer of the U-Net and the discriminator.")] = 64,
-    l1_weight: Annotated[float, typer.Option(help="lambda: weight of the L1 term in the generator's loss.")] = 100.0,
-    real_label: Annotated[float, typer.Option(help="Target for real pairs (one-sided label smoothing; 1 = none).")] = 0.9,
-    d_steps: Annotated[int, typer.Option(min=1, help="Discriminator steps per generator step.")] = 1,
-    output: Annotated[OutputSpace, typer.Option(help="ab: predict a and b, keep L exactly (like the other methods); "
-                                                     "rgb: the seed's 3-channel RGB generator and discriminator.")] = OutputSpace.ab,
-    precision: Annotated[Precision, typer.Option(help="auto = bf16 on GPUs that support it, fp32 on CPU.")] = Precision.auto,
-    n_train: NTrainOpt = None,
-    n_val: NValOpt = None,
-    seed: SeedOpt = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/dcgan-<split>, runs/dcgan-rgb-<split>).")] = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
-    compile: CompileOpt = False,
-):
+@config_options(DCGANConfig)
+def train_dcgan(config: DCGANConfig, out: OutOpt = None, resume: ResumeOpt = False, force: ForceOpt = False,
+                compile: CompileOpt = False):
     """Train the conditional DCGAN baseline: U-Net generator vs a (gray, colour) discriminator,
-    adversarial loss + lambda * L1, on fastai's GANLearner. Logs G and D losses per epoch."""
-    from nogancolor.training import train_dcgan as run
+    adversarial loss + lambda * L1, on fastai's GANLearner. Logs G and D losses per epoch.
+    The default run directory is runs/dcgan-<split> (runs/dcgan-rgb-<split> with --output rgb)."""
+    from nogancolor.methods.dcgan import train_dcgan as run
 
-    out = out or Path("runs") / ("dcgan-" + ("rgb-" if output == OutputSpace.rgb else "") + split.value)
-    config = run(data, out, split=split.value, epochs=epochs, lr=lr, bs=bs, base=base, l1_weight=l1_weight,
-                 real_label=real_label, d_steps=d_steps, output=output.value, precision=precision.value, n_train=n_train,
-                 n_val=n_val, seed=seed, resume=resume, force=force, compile=compile)
-    report(config, out)
+    out = out or Path("runs") / ("dcgan-" + ("rgb-" if config.output == "rgb" else "") + config.split)
+    report(run(config, out, resume=resume, force=force, compile=compile), out)
 
 
 @train_app.command("classifier")
 @user_errors
-def train_classifier(
-    data: DataOpt = Path("data/cifar10"),
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs of the one-cycle schedule.")] = 8,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
-    bs: BatchOpt = 128,
-    base: Annotated[int, typer.Option(min=1, help="cifarnet: channels of the first block (doubling per block).")] = 32,
-    arch: Annotated[str, typer.Option(help="Colour classifiers (feature network and judge): cifarnet (small, quick) or "
-                                           "cifar-resnet18 (stronger; see docs/usage.md for its GPU recipe). With --gray: a "
-                                           "torchvision/timm name cut as a DynamicUnet encoder, for --encoder.")] = "cifarnet",
-    gray: Annotated[bool, typer.Option(help="Classify the L channel the generators see, not RGB (needs --arch other "
-                                            "than cifarnet).")] = False,
-    n_train: NTrainOpt = None,
-    seed: SeedOpt = 0,
-    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/classifier"),
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
-):
+@config_options(ClassifierConfig)
+def train_classifier(config: ClassifierConfig,
+                     out: Annotated[Path, typer.Option(help="Run directory.")] = DEFAULT_CLASSIFIER.parent,
+                     resume: ResumeOpt = False, force: ForceOpt = False):
     """Train the CIFAR-10 classifier NoGAN's feature loss and the metrics use (RGB, train images
     outside both validation splits), or with --gray an encoder for DynamicUnet generators, and
     report its accuracy on the official test set."""
-    from nogancolor.classify import train_classifier as run
+    from nogancolor.methods.classifier import train_classifier as run
 
-    config = run(data, out, epochs=epochs, lr=lr, bs=bs, base=base, arch=arch, gray=gray, n_train=n_train, seed=seed,
-                 resume=resume, force=force)
-    typer.echo(f"exported: test accuracy {config['test_accuracy']:.4f} on {config['n_test']} test images "
-               f"(trained on {config['n_train']}) -> {out / 'model.safetensors'}")
-
-
-class FeatureNet(str, Enum):
-    cifar = "cifar"
-    vgg16_bn = "vgg16_bn"
-
-
-class SelectRule(str, Enum):
-    fcd = "fcd"
-    psnr = "psnr"
+    record = run(config, out, resume=resume, force=force)
+    typer.echo(f"exported: test accuracy {record['test_accuracy']:.4f} on {record['n_test']} test images "
+               f"(trained on {record['n_train']}) -> {out / 'model.safetensors'}")
 
 
 @train_app.command("nogan")
 @user_errors
-def train_nogan(
-    data: DataOpt = Path("data/cifar10"),
-    split: SplitOpt = Split.hue,
-    stage: Annotated[Optional[int], typer.Option(min=1, max=3, help="Run only this stage (1 generator, 2 critic, "
-                                                                      "3 joint GAN); earlier ones must be done.")] = None,
-    gen_epochs: Annotated[int, typer.Option(min=1, help="Stage 1: epochs of generator pretraining (one-cycle).")] = 3,
-    gen_lr: Annotated[float, typer.Option(help="Stage 1: peak learning rate.")] = 2e-3,
-    critic_epochs: Annotated[int, typer.Option(min=1, help="Stage 2: epochs of critic pretraining (one-cycle).")] = 1,
-    critic_lr: Annotated[float, typer.Option(help="Stage 2: peak learning rate.")] = 1e-3,
-    gan_epochs: Annotated[float, typer.Option(min=0.001, help="Stage 3: length of the joint phase in passes over "
-                                                              "the training set (a fraction is fine).")] = 2.0,
-    gan_lr: Annotated[float, typer.Option(help="Stage 3: the generator's AdamW learning rate (betas 0, 0.9).")] = 1e-4,
-    critic_lr_mult: Annotated[float, typer.Option(min=0, help="Stage 3: the critic's learning rate as a multiple of "
-                                                              "--gan-lr (DeOldify: 5).")] = 5.0,
-    wd: Annotated[float, typer.Option(min=0, help="Stage 3: decoupled weight decay of both networks (DeOldify: 1e-3).")] = 1e-3,
-    val_every: Annotated[int, typer.Option(min=1, help="Stage 3: validate (PSNR, colourfulness, FCD), log and "
-                                                       "update the chosen checkpoint every this many batches.")] = 100,
-    select: Annotated[SelectRule, typer.Option(help="Stage 3: the checkpoint to export. fcd = the lowest FCD among "
-                                                    "validations whose PSNR stays within --max-psnr-drop of the pretrained "
-                                                    "generator's; psnr = the highest PSNR.")] = SelectRule.fcd,
-    max_psnr_drop: Annotated[float, typer.Option(min=0, help="Stage 3, --select fcd: dB of val PSNR the exported "
-                                                             "checkpoint may give up against the pretrained generator.")] = 1.0,
-    n_realism: Annotated[int, typer.Option(min=2, help="Stage 3: evenly spaced validation images for colourfulness "
-                                                       "and FCD at each validation.")] = 1000,
-    feature_net: Annotated[FeatureNet, typer.Option(help="Feature loss network: cifar (the project's classifier, "
-                                                         "see `train classifier`) or vgg16_bn (ImageNet weights, needs internet once).")] = FeatureNet.cifar,
-    classifier: Annotated[Optional[Path], typer.Option(help="--feature-net cifar: the classifier's model.safetensors "
-                                                            "(default: runs/classifier/model.safetensors).")] = None,
-    feature_weight: Annotated[float, typer.Option(help="Stage 3: weight of the feature loss (DeOldify: 1.5).")] = 1.5,
-    adv_weight: Annotated[float, typer.Option(help="Stage 3: weight of the adversarial loss (DeOldify: 1).")] = 1.0,
-    adv_balance: Annotated[float, typer.Option(min=0, help="Stage 3: if > 0, replaces --adv-weight: each step, the "
-                                                           "weight that makes the adversarial gradient at the generator's "
-                                                           "output this many times the feature loss's (0: fixed weight).")] = 0.0,
-    critic_thresh: Annotated[float, typer.Option(help="Stage 3: the critic trains until its mean BCE falls under "
-                                                      "this, then the generator steps (DeOldify: 0.65).")] = 0.65,
-    arch: Annotated[str, typer.Option(help="The generator: 'unet' (the small U-Net) or a torchvision/timm encoder "
-                                           "name for DeOldify's DynamicUnet (self-attention, spectral norm, blur).")] = "unet",
-    pretrained: PretrainedOpt = False,
-    encoder: EncoderOpt = None,
-    bs: BatchOpt = 64,
-    base: Annotated[int, typer.Option(min=1, help="Channels of the first layer of the small U-Net.")] = 64,
-    critic_nf: Annotated[int, typer.Option(min=1, help="Channels of the critic's first layer.")] = 64,
-    precision: Annotated[Precision, typer.Option(help="auto = bf16 on GPUs that support it, fp32 on CPU.")] = Precision.auto,
-    n_train: NTrainOpt = None,
-    n_val: NValOpt = None,
-    seed: SeedOpt = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/nogan-<split>).")] = None,
-    force: Annotated[bool, typer.Option(help="Redo stages that are done (all, or --stage).")] = False,
-    compile: CompileOpt = False,
-):
+@config_options(NoGANConfig)
+def train_nogan(config: NoGANConfig,
+                stage: Annotated[Optional[int], typer.Option(min=1, max=3, help="Run only this stage (1 generator, "
+                                                             "2 critic, 3 joint GAN); earlier ones must be done.")] = None,
+                out: OutOpt = None,
+                force: Annotated[bool, typer.Option(help="Redo stages that are done (all, or --stage).")] = False,
+                compile: CompileOpt = False):
     """Train NoGAN (DeOldify's schedule): 1) the U-Net on a feature loss, 2) a critic as a binary
     classifier of real vs generated colours, 3) a short joint GAN phase. Done stages are skipped
     and an interrupted one resumes; the final generator is <out>/model.safetensors."""
-    from nogancolor.nogan import train_nogan as run
+    from nogancolor.methods.nogan import train_nogan as run
 
-    out = out or Path("runs") / f"nogan-{split.value}"
-    results = run(data, out, split=split.value, stage=stage, gen_epochs=gen_epochs, gen_lr=gen_lr, critic_epochs=critic_epochs,
-                  critic_lr=critic_lr, gan_epochs=gan_epochs, gan_lr=gan_lr, val_every=val_every, feature_net=feature_net.value,
-                  classifier=classifier, feature_weight=feature_weight, adv_weight=adv_weight, critic_thresh=critic_thresh,
-                  adv_balance=adv_balance or None,
-                  critic_lr_mult=critic_lr_mult, wd=wd, select=select.value, max_psnr_drop=max_psnr_drop, n_realism=n_realism,
-                  arch=arch, pretrained=pretrained, encoder=encoder,
-                  bs=bs, base=base, critic_nf=critic_nf, precision=precision.value, n_train=n_train, n_val=n_val, seed=seed,
-                  force=force, compile=compile, log=typer.echo)
+    out = out or Path("runs") / f"nogan-{config.split}"
+    results = run(config, out, stage=stage, force=force, compile=compile, log=typer.echo)
     if 1 in results:
-        report(results[1], out / "1-generator", "pretrained generator")
-    if results.get(2) is not None:  # None in all but the first of several processes
-        m = results[2]["metrics"]
+        report(results[1].record, out / "1-generator", "pretrained generator")
+    if 2 in results and results[2].record is not None:  # None in all but the first of several processes
+        m = results[2].record["metrics"]
         typer.echo(f"critic: val accuracy {m['val_accuracy']:.4f} on real vs generated pairs, val loss {m['val_loss']:.4f}")
     if 3 in results:
-        report(results[3], out, "NoGAN")
+        report(results[3].record, out, "NoGAN")
 
 
 class Profile(str, Enum):
@@ -309,14 +184,15 @@ class Profile(str, Enum):
 @app.command("compare")
 @user_errors
 def compare(
-    data: DataOpt = Path("data/cifar10"),
+    data: DataOpt = DEFAULT_DATA_DIR,
     profile: Annotated[Profile, typer.Option(help="quick: a subset and few epochs (under 15 min on a 2-core CPU); "
                                                   "full: all images, tens of epochs (hours on CPU).")] = Profile.quick,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; several give mean ± std.")] = "0",
     out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reports/<profile>).")] = None,
     runs: Annotated[Path, typer.Option(help="Where the runs go (each profile in its own compare-<profile>-<hash> folder).")] = Path("runs"),
-    settings: Annotated[Optional[Path], typer.Option(help="A JSON file of settings replacing the profile's (same keys as "
-                                                          "nogancolor.compare.PROFILES; dry runs use tiny ones).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="A JSON file of configs replacing the profile's (the shape of "
+                                                        "Profile.record() in nogancolor/study/compare.py; dry runs use "
+                                                        "tiny ones).")] = None,
     time_budget: Annotated[Optional[float], typer.Option(min=0, help="Minutes: stop at the last epoch boundary that fits "
                                                                      "(exit code 75); the same command continues.")] = None,
     compile: CompileOpt = False,
@@ -327,19 +203,20 @@ def compare(
     Finished runs are reused; a killed or out-of-time compare resumes where it stopped."""
     import json
 
-    from nogancolor.compare import compare as run
+    from nogancolor.study.compare import PROFILES, profile_from_record
+    from nogancolor.study.compare import compare as run
 
     try:
         seed_list = tuple(int(s) for s in seeds.split(","))
     except ValueError:
         fail(f"--seeds must be comma-separated integers, got {seeds!r}")
     try:
-        overrides = json.loads(settings.read_text()) if settings else None
+        chosen = profile_from_record(profile.value, json.loads(config.read_text())) if config else PROFILES[profile.value]
     except (OSError, ValueError) as e:
-        fail(f"{settings}: not a readable JSON settings file ({e})")
-    report_dir = run(data, profile.value, seeds=seed_list, out=out, runs=runs, force=force, progress=sys.stderr.isatty(),
-                     log=typer.echo, command=" ".join(["nogancolor", *sys.argv[1:]]), settings=overrides,
-                     budget=None if time_budget is None else time_budget * 60, compile=compile)
+        fail(f"{config}: not a readable JSON profile config ({e})")
+    report_dir = run(data, chosen, seeds=seed_list, out=out, runs=runs, force=force,
+                     budget=None if time_budget is None else time_budget * 60, compile=compile,
+                     progress=sys.stderr.isatty(), log=typer.echo, command=" ".join(["nogancolor", *sys.argv[1:]]))
     typer.echo(f"report: {report_dir / 'report.md'}")
 
 
@@ -354,10 +231,10 @@ def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="An exported model.safetensors (any method).")],
     set_: Annotated[EvalSet, typer.Option("--set", help="val: the validation images of the model's split; test: the "
                                                          "official test set.")] = EvalSet.val,
-    data: DataOpt = Path("data/cifar10"),
+    data: DataOpt = DEFAULT_DATA_DIR,
     split: Annotated[Optional[Split], typer.Option(help="Validation split to use (default: the model's own).")] = None,
     classifier: Annotated[Path, typer.Option(help="CIFAR-10 classifier for accuracy and the Frechet classifier "
-                                                  "distance (skipped if missing).")] = Path("runs/classifier/model.safetensors"),
+                                                  "distance (skipped if missing).")] = DEFAULT_CLASSIFIER,
     n_images: Annotated[Optional[int], typer.Option(min=1, help="Evaluate an evenly spaced subset of this many images "
                                                                 "(default: the whole set).")] = None,
     bs: BatchOpt = 256,
@@ -366,7 +243,7 @@ def evaluate(
     """Measure a trained model on a whole set: ab MSE, PSNR, SSIM, ab-error AuC, colorfulness,
     classifier accuracy on its colorizations, Frechet classifier distance. Writes
     eval-<set>.json and .csv beside the checkpoint."""
-    from nogancolor.evaluate import evaluate_checkpoint
+    from nogancolor.evaluation.evaluate import evaluate_checkpoint
 
     record = evaluate_checkpoint(checkpoint, data, set_.value, split.value if split else None, classifier, bs=bs,
                                  device=device, progress=sys.stderr.isatty(), n_images=n_images)
@@ -398,9 +275,15 @@ def predict(
     """Colorize your own photos, folders and videos with a trained model. Output images keep the
     input's size and format; colour inputs are made gray first. Outputs are written under a
     temporary name and renamed when complete; in a folder, those already there are skipped."""
-    from nogancolor.colorize import Colorizer
-    from nogancolor.predict import colorize_images, find_model, is_video, plan, still_to_do
-    from nogancolor.video import colorize_video
+    from nogancolor.apps.colorize import Colorizer
+    from nogancolor.apps.predict import (
+        colorize_images,
+        find_model,
+        is_video,
+        plan,
+        still_to_do,
+    )
+    from nogancolor.apps.video import colorize_video
 
     model = model or find_model()
     if model is None:
@@ -452,8 +335,8 @@ def serve(
 ):
     """Open a web page where you drop an image and see it colorized by each loaded model, side by
     side with the gray input, with download links."""
-    from nogancolor.serve import best_per_method, check_pool
-    from nogancolor.serve import serve as run
+    from nogancolor.apps.serve import best_per_method, check_pool
+    from nogancolor.apps.serve import serve as run
 
     check_pool(workers, queue)
     paths = model or best_per_method()

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from skimage import data as skdata
 
-from nogancolor.colorize import Colorizer
+from nogancolor.apps.colorize import Colorizer
 
 LABELS = {"unet": "U-Net", "dcgan": "DCGAN", "nogan": "NoGAN"}
 

@@ -1,7 +1,7 @@
 """nogancolor: grayscale-to-colour on fastai, with U-Net, conditional DCGAN and NoGAN compared on CIFAR-10.
 
-Modules: `color` (sRGB <-> Lab in torch), `data` (prepared datasets, splits, DataLoaders),
-`models` (generators), `learner` and `training` (fastai training runs), `export` (safetensors).
+Folders by role, each building only on those before it: `color` and `files` (the shared basics),
+`data`, `models`, `evaluation`, `train`, `methods`, `study`, `apps` (docs/usage.md says more).
 """
 
 __version__ = "0.1.0"

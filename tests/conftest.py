@@ -53,3 +53,15 @@ def prepared(image_folder, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prepared") / "tiny"
     prepare_dataset(image_folder, out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def classifier(prepared, tmp_path_factory):
+    """(path, model.json) of a small colour classifier trained on the tiny set: NoGAN's feature
+    network and judge in the tests."""
+    from nogancolor.methods.classifier import ClassifierConfig, train_classifier
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("classifier")
+    config = train_classifier(ClassifierConfig(data=str(prepared), epochs=4, bs=8, base=8), out, progress=False)
+    return out / "model.safetensors", config

@@ -50,6 +50,14 @@ def test_truncated_archive(tmp_path):
     assert_one_line_error(run("data", "prepare", "--path", tmp_path / "cifar.tar.gz", "--out", tmp_path / "out"), "could not unpack")
 
 
+def test_a_failed_download_is_one_line_with_no_progress_block_before_it(tmp_path, monkeypatch):
+    from fastai.data.external import URLs
+
+    monkeypatch.setattr(URLs, "CIFAR", "http://127.0.0.1:9/cifar10.tgz")  # refused at once: nothing listens there
+    monkeypatch.setenv("FASTAI_HOME", str(tmp_path / "fastai"))
+    assert_one_line_error(run("data", "prepare", "--out", tmp_path / "out"), "could not download", "--path")
+
+
 def test_training_on_unprepared_data_says_what_to_do(tmp_path):
     assert_one_line_error(run("train", "unet", "--data", tmp_path), "nogancolor data prepare")
     assert not (tmp_path / "runs" / "unet-hue" / "run.json").exists()  # a failed start leaves no run behind

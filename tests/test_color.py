@@ -3,7 +3,13 @@ import pytest
 import torch
 from skimage import color as skcolor
 
-from nogancolor.color import AB_SCALE, lab_to_model, lab_to_rgb, model_to_lab, rgb_to_lab
+from nogancolor.color import (
+    AB_SCALE,
+    lab_to_model,
+    lab_to_rgb,
+    model_to_lab,
+    rgb_to_lab,
+)
 
 
 def to_torch(hwc: np.ndarray) -> torch.Tensor:

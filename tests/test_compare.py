@@ -4,11 +4,18 @@ import json
 import pytest
 import torch
 
-from nogancolor.compare import PROFILES, compare, settings_digest, training_seconds
+from nogancolor.study.compare import (
+    PROFILES,
+    compare,
+    profile_from_record,
+    training_seconds,
+)
 
-TINY = {"n_train": 16, "n_val": None, "n_eval": 6, "classifier": {"epochs": 2, "n_train": None, "bs": 8, "base": 8},
-        "unet": {"epochs": 2, "bs": 8, "base": 8}, "dcgan": {"epochs": 1, "bs": 8, "base": 8},
-        "nogan": {"gen_epochs": 1, "critic_epochs": 1, "gan_epochs": 1.0, "val_every": 1, "bs": 8, "base": 8, "critic_nf": 8}}
+SMALL = {"n_train": 16, "bs": 8, "base": 8}
+TINY = {"n_eval": 6, "classifier": {"epochs": 2, "bs": 8, "base": 8},
+        "unet": {"epochs": 2, **SMALL}, "dcgan": {"epochs": 1, **SMALL},
+        "nogan": {"generator": {"epochs": 1}, "critic": {"epochs": 1, "nf": 8}, "gan": {"epochs": 1.0, "val_every": 1},
+                  **SMALL}}
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +23,8 @@ def report(prepared, tmp_path_factory):
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("compare")
     messages = []
-    out = compare(prepared, "tiny", seeds=(0, 1), out=root / "report", runs=root / "runs", progress=False,
-                  log=messages.append, settings=TINY, command="nogancolor compare --profile tiny")
+    out = compare(prepared, profile_from_record("tiny", TINY), seeds=(0, 1), out=root / "report", runs=root / "runs",
+                  progress=False, log=messages.append, command="nogancolor compare --profile tiny")
     return out, root, messages
 
 
@@ -36,7 +43,9 @@ def test_compare_trains_every_method_split_and_seed_and_reports(report):
     assert "| U-Net | hue | 2 |" in text and "±" in text  # mean ± std over two seeds
     accuracy = json.loads(next((root / "runs").glob("compare-tiny-*/classifier/model.json")).read_text())["test_accuracy"]
     assert f"top-1 {accuracy:.3f} on all colour test images" in text
-    assert "(png files; prepared at" in text and {r["dataset_files"] for r in rows} == {"png"}
+    assert "png files; prepared at" in text and {r["dataset_files"] for r in rows} == {"png"}
+    assert text.startswith("# Colorization comparison: profile `tiny`\n\nDataset: `tinycifar` (`")
+    assert "`/" not in text  # paths relative to the project, never this machine's absolute ones
     assert "nogancolor compare --profile tiny" in text and "torch" in text and "Wall time" in text
     seconds = sum(int(m) * 60 + int(sec) for path in (root / "runs").glob("compare-tiny-*/nogan-hue-s0/*/history.csv")
                   for m, sec in (row["time"].split(":") for row in csv.DictReader(path.open())))
@@ -60,8 +69,8 @@ def test_a_second_compare_reuses_the_runs(report, prepared):
     (model,) = (root / "runs").glob("compare-tiny-*/unet-hue-s0/model.safetensors")
     stamp = model.stat().st_mtime_ns
     again = root / "again"  # evaluated on fewer images: the same trained runs
-    compare(prepared, "tiny", seeds=(0, 1), out=again, runs=root / "runs", progress=False, log=lambda m: None,
-            settings=TINY | {"n_eval": 5})
+    compare(prepared, profile_from_record("tiny", TINY | {"n_eval": 5}), seeds=(0, 1), out=again, runs=root / "runs",
+            progress=False, log=lambda m: None)
     assert model.stat().st_mtime_ns == stamp and len(list((root / "runs").glob("compare-tiny-*"))) == 1
     assert "## Official test set (5 images)" in (again / "report.md").read_text()
 
@@ -76,5 +85,7 @@ def test_training_time_sums_every_stage_and_call(tmp_path):
 def test_the_quick_profile_keeps_its_run_folder():
     """Changing the quick profile's training settings would orphan every trained quick run (and
     the committed report's paths); evaluation settings may change freely."""
-    assert settings_digest(PROFILES["quick"]) == "0621cf1f"
-    assert settings_digest({**PROFILES["quick"], "n_eval": 10}) == "0621cf1f"
+    from dataclasses import replace
+
+    assert PROFILES["quick"].digest() == "d88f127e"
+    assert replace(PROFILES["quick"], n_eval=10).digest() == "d88f127e"

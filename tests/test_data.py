@@ -6,7 +6,13 @@ import torch
 from PIL import Image
 
 from nogancolor.color import model_to_rgb
-from nogancolor.data import DatasetError, colorization_dls, load_image_folder, load_prepared, prepare_dataset
+from nogancolor.data import (
+    DatasetError,
+    colorization_dls,
+    load_image_folder,
+    load_prepared,
+    prepare_dataset,
+)
 from nogancolor.data.download import unpack_archive
 
 

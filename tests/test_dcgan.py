@@ -2,10 +2,11 @@ import pytest
 import torch
 from fastai.callback.core import Callback
 
-from nogancolor.critics import PairDiscriminator
 from nogancolor.data import colorization_dls
-from nogancolor.gan import ConditionedCritic, dcgan_learner
+from nogancolor.methods.dcgan import DCGANConfig, dcgan_learner
 from nogancolor.models import UNet
+from nogancolor.models.critics import PairDiscriminator
+from nogancolor.train.gan import ConditionedCritic
 
 
 def snapshot(module):
@@ -34,7 +35,7 @@ class Spy(Callback):
 def learn(prepared):
     torch.manual_seed(0)
     dls = colorization_dls(prepared, "hue", bs=8)
-    return dcgan_learner(dls, UNet(base=8), PairDiscriminator(base=8), l1_weight=100, real_label=0.9, d_steps=1)
+    return dcgan_learner(dls, UNet(base=8), PairDiscriminator(base=8), DCGANConfig(l1_weight=100, real_label=0.9, d_steps=1))
 
 
 def test_a_few_gan_steps_change_both_networks_and_stay_finite(learn):
@@ -96,11 +97,11 @@ def test_loss_parts_are_logged_per_epoch_beside_val_metrics(learn, tmp_path):
 def test_dcgan_run_writes_history_checkpoints_and_a_loadable_generator(prepared, tmp_path):
     import csv
 
-    from nogancolor.export import load_generator
-    from nogancolor.training import train_dcgan
+    from nogancolor.methods.dcgan import DCGANConfig, train_dcgan
+    from nogancolor.models import load_generator
 
     run = tmp_path / "run"
-    config = train_dcgan(prepared, run, epochs=2, bs=8, base=8, progress=False)
+    config = train_dcgan(DCGANConfig(data=str(prepared), epochs=2, bs=8, base=8), run, progress=False)
     with open(run / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["epoch"] for r in rows] == ["0", "1"] and "d_accuracy" in rows[0]
@@ -112,7 +113,7 @@ def test_dcgan_run_writes_history_checkpoints_and_a_loadable_generator(prepared,
 
 
 def test_dcgan_run_resumes_after_an_interrupt(prepared, tmp_path, monkeypatch):
-    import nogancolor.training as training
+    import nogancolor.methods.dcgan as training
 
     class Interrupt(Callback):
         order = 99
@@ -125,15 +126,15 @@ def test_dcgan_run_resumes_after_an_interrupt(prepared, tmp_path, monkeypatch):
     monkeypatch.setattr(training, "dcgan_learner", lambda *a, **k: original(*a, **k).add_cb(Interrupt()))
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        training.train_dcgan(prepared, run, epochs=2, bs=8, base=8, progress=False)
+        training.train_dcgan(DCGANConfig(data=str(prepared), epochs=2, bs=8, base=8), run, progress=False)
     monkeypatch.setattr(training, "dcgan_learner", original)
-    training.train_dcgan(prepared, run, resume=True, progress=False)
+    training.train_dcgan(DCGANConfig(data=str(prepared)), run, resume=True, progress=False)
     with open(run / "history.csv") as f:
         assert [line.split(",")[0] for line in f.read().splitlines()] == ["epoch", "0", "1"]
 
 
 def test_logged_validation_psnr_is_the_generator_in_eval_mode(learn):
-    from nogancolor.metrics import val_metrics
+    from nogancolor.evaluation.metrics import val_metrics
 
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 2e-4)
@@ -161,9 +162,8 @@ def test_the_discriminator_stays_in_train_mode_while_judging_fakes(learn):
 
 
 def test_rgb_output_variant_trains_in_rgb_and_exports_as_ab(prepared, tmp_path):
-    from nogancolor.export import load_generator
-    from nogancolor.models import RGBAsAB
-    from nogancolor.training import train_dcgan
+    from nogancolor.methods.dcgan import train_dcgan
+    from nogancolor.models import RGBAsAB, load_generator
 
     class TargetSpy(Callback):
         order = 99
@@ -175,7 +175,7 @@ def test_rgb_output_variant_trains_in_rgb_and_exports_as_ab(prepared, tmp_path):
             if self.training and self.learn.model.gen_mode:
                 self.shapes.add((self.pred.shape[1], self.yb[0].shape[1]))
 
-    config = train_dcgan(prepared, tmp_path / "rgb", epochs=1, bs=8, base=8, output="rgb", progress=False)
+    config = train_dcgan(DCGANConfig(data=str(prepared), epochs=1, bs=8, base=8, output="rgb"), tmp_path / "rgb", progress=False)
     assert config["output"] == "rgb" and config["metrics"]["val_psnr"] > 5
     model, _ = load_generator(tmp_path / "rgb" / "model.safetensors")
     assert isinstance(model, RGBAsAB)
@@ -183,7 +183,7 @@ def test_rgb_output_variant_trains_in_rgb_and_exports_as_ab(prepared, tmp_path):
     ab = model(x)
     assert ab.shape == (2, 2, 32, 32) and ab.abs().max() <= 1.0
     dls = colorization_dls(prepared, "hue", bs=8)
-    learn = dcgan_learner(dls, UNet(out_channels=3, base=8), PairDiscriminator(color_channels=3, base=8), output="rgb")
+    learn = dcgan_learner(dls, UNet(out_channels=3, base=8), PairDiscriminator(color_channels=3, base=8), DCGANConfig(output="rgb"))
     spy = TargetSpy()
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 2e-4, cbs=spy)

@@ -1,6 +1,7 @@
 """Two training processes on CPU (gloo), started the way users start several GPUs: `accelerate
 launch --multi_gpu --num_processes 2` (accelerate's `--cpu` flag starts a single process)."""
 
+import csv
 import json
 import os
 import shutil
@@ -14,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nogancolor.classify import train_classifier
 from nogancolor.data import colorization_dls
-from nogancolor.export import load_generator
-from nogancolor.metrics import val_metrics
+from nogancolor.evaluation.metrics import val_metrics
+from nogancolor.methods.classifier import ClassifierConfig, train_classifier
+from nogancolor.models import load_generator
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
@@ -45,7 +46,7 @@ def test_each_process_trains_on_its_own_shard_of_every_epoch(prepared, tmp_path)
         import json, sys, torch
         from fastai.torch_core import rank_distrib, set_seed
         from nogancolor.data import colorization_dls
-        from nogancolor.distributed import ShardedDL, start_processes
+        from nogancolor.train.distributed import ShardedDL, start_processes
         start_processes("cpu")
         set_seed(0)
         dl = ShardedDL(colorization_dls({str(prepared)!r}, "hue", bs=4).train)
@@ -64,7 +65,9 @@ def test_each_process_trains_on_its_own_shard_of_every_epoch(prepared, tmp_path)
 
 def test_two_processes_train_write_once_resume_after_a_kill_and_export_what_one_process_measures(prepared, tmp_path):
     run = tmp_path / "unet"
-    args = ["-m", "cli.main", "train", "unet", "--data", str(prepared), *TINY, "--epochs", "4", "--out", str(run)]
+    # 3 validation images: one process's shard repeats one to make the shares equal
+    args = ["-m", "cli.main", "train", "unet", "--data", str(prepared), *TINY, "--n-val", "3", "--precision", "fp32",
+            "--epochs", "4", "--out", str(run)]
     proc = launch(*args, start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and not (run / "checkpoints" / "last.json").exists() and proc.poll() is None:
@@ -81,9 +84,13 @@ def test_two_processes_train_write_once_resume_after_a_kill_and_export_what_one_
     assert rows == ["epoch", "0", "1", "2", "3"]  # one header, each epoch once: only rank 0 writes
     config = json.loads((run / "model.json").read_text())
     generator, _ = load_generator(run / "model.safetensors")
-    measured = val_metrics(colorization_dls(prepared, "hue", bs=4, n_train=32).valid, generator)
+    measured = val_metrics(colorization_dls(prepared, "hue", bs=4, n_train=32, n_val=3).valid, generator)
     assert measured["ab_mse"] == pytest.approx(config["metrics"]["val_ab_mse"], abs=1e-5)
     assert measured["psnr"] == pytest.approx(config["metrics"]["val_psnr"], abs=1e-5)
+    with open(run / "history.csv") as f:  # the per-epoch metrics of the exported (best) epoch: the same, exactly
+        best = min(csv.DictReader(f), key=lambda row: float(row["valid_loss"]))
+    assert float(best["valid_loss"]) == pytest.approx(measured["ab_mse"], rel=1e-5)
+    assert float(best["psnr"]) == pytest.approx(measured["psnr"], abs=1e-4)
 
 
 def test_two_processes_train_a_dcgan_from_the_command_line_and_export_what_one_process_measures(prepared, tmp_path):
@@ -102,7 +109,7 @@ def test_two_processes_train_a_dcgan_from_the_command_line_and_export_what_one_p
 
 
 def test_two_processes_run_nogans_three_stages_from_the_command_line(prepared, tmp_path):
-    classifier = train_classifier(prepared, tmp_path / "classifier", epochs=1, bs=8, base=4, progress=False)
+    classifier = train_classifier(ClassifierConfig(data=str(prepared), epochs=1, bs=8, base=4), tmp_path / "classifier", progress=False)
     run = tmp_path / "nogan"
     out = finished(launch("-m", "cli.main", "train", "nogan", "--data", str(prepared), *TINY, "--critic-nf", "4",
                           "--classifier", str(tmp_path / "classifier" / "model.safetensors"), "--gen-epochs", "1",
@@ -122,13 +129,13 @@ def test_gan_processes_take_the_same_steps_on_different_shards(prepared, tmp_pat
     probe.write_text(textwrap.dedent(f"""
         import json, torch
         from fastai.torch_core import rank_distrib, set_seed
-        from nogancolor.critics import PairCritic, PairDiscriminator
+        from nogancolor.models.critics import PairCritic, PairDiscriminator
         from nogancolor.data import colorization_dls
-        from nogancolor.distributed import distributed_fit, start_processes
-        from nogancolor.gan import dcgan_learner
+        from nogancolor.train.distributed import distributed_fit, start_processes
+        from nogancolor.methods.dcgan import dcgan_learner
         from nogancolor.models import UNet
         from nogancolor.models.features import FrozenFeatures
-        from nogancolor.nogan import joint_learner
+        from nogancolor.methods.nogan import JointStageConfig, joint_learner
 
         class Doubling(torch.nn.Module):
             def features(self, rgb):
@@ -143,7 +150,7 @@ def test_gan_processes_take_the_same_steps_on_different_shards(prepared, tmp_pat
                 learn = dcgan_learner(dls, UNet(base=4), PairDiscriminator(base=4))
             else:
                 learn = joint_learner(dls, UNet(base=4), PairCritic(nf=4), FrozenFeatures(Doubling(), (1.0, 1.0)),
-                                      log=False, critic_thresh=0.9)
+                                      JointStageConfig(critic_thresh=0.9), log=False)
             torch.manual_seed(rank)  # different initial weights: rank 0's must reach every process
             for p in learn.model.parameters():
                 torch.nn.init.normal_(p, std=0.02)

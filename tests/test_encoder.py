@@ -8,11 +8,17 @@ import torch
 from typer.testing import CliRunner
 
 from cli.main import app
-from nogancolor.classify import load_classifier, train_classifier
-from nogancolor.export import load_generator
-from nogancolor.models import build_generator
+from nogancolor.methods.classifier import ClassifierConfig, train_classifier
+from nogancolor.methods.nogan import (
+    CriticStageConfig,
+    GeneratorStageConfig,
+    JointStageConfig,
+    NoGANConfig,
+    train_nogan,
+)
+from nogancolor.models import build_generator, load_generator
+from nogancolor.models.classifier import load_classifier
 from nogancolor.models.dynamic import DEOLDIFY_UNET, load_encoder
-from nogancolor.nogan import train_nogan
 
 runner = CliRunner()
 
@@ -20,14 +26,14 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def gray_resnet(prepared, tmp_path_factory):
     out = tmp_path_factory.mktemp("gray-resnet")
-    config = train_classifier(prepared, out, arch="resnet18", gray=True, epochs=1, bs=8, progress=False)
+    config = train_classifier(ClassifierConfig(data=str(prepared), arch="resnet18", gray=True, epochs=1, bs=8), out, progress=False)
     return out / "model.safetensors", config
 
 
 @pytest.fixture(scope="module")
 def rgb_classifier(prepared, tmp_path_factory):
     out = tmp_path_factory.mktemp("cifarnet")
-    train_classifier(prepared, out, epochs=1, bs=8, base=4, progress=False)
+    train_classifier(ClassifierConfig(data=str(prepared), epochs=1, bs=8, base=4), out, progress=False)
     return out / "model.safetensors"
 
 
@@ -56,11 +62,12 @@ def test_encoders_that_do_not_fit_are_refused_in_words(gray_resnet, rgb_classifi
 
 
 def test_nogan_trains_deoldifys_dynamic_unet_from_the_gray_encoder(prepared, gray_resnet, rgb_classifier, tmp_path):
-    results = train_nogan(prepared, tmp_path / "run", arch="resnet18", encoder=gray_resnet[0], classifier=rgb_classifier,
-                          bs=8, critic_nf=4, gen_epochs=1, critic_epochs=1, gan_epochs=0.5, val_every=2, n_train=16,
-                          progress=False, log=lambda m: None)
+    config = NoGANConfig(data=str(prepared), arch="resnet18", encoder=str(gray_resnet[0]), classifier=str(rgb_classifier),
+                         bs=8, n_train=16, generator=GeneratorStageConfig(epochs=1), critic=CriticStageConfig(epochs=1, nf=4),
+                         gan=JointStageConfig(epochs=0.5, val_every=2))
+    results = train_nogan(config, tmp_path / "run", progress=False, log=lambda m: None)
     generator, config = load_generator(tmp_path / "run" / "model.safetensors")
-    assert config["arch"] == "resnet18" and config["arch_kwargs"] == DEOLDIFY_UNET and results[1]["arch"] == "resnet18"
+    assert config["arch"] == "resnet18" and config["arch_kwargs"] == DEOLDIFY_UNET and results[1].record["arch"] == "resnet18"
     names = {type(m).__name__ for m in generator.modules()}
     assert "SelfAttention" in names and "PixelShuffle_ICNR" in names
     assert any(name.endswith("weight_orig") for name, _ in generator.named_parameters())  # spectral norm
@@ -93,11 +100,11 @@ def offline(monkeypatch):
 
 
 def test_the_stronger_classifier_trains_and_serves_as_feature_network_and_judge(prepared, tmp_path):
-    from nogancolor.evaluate import classify
+    from nogancolor.evaluation.evaluate import classify
     from nogancolor.models.classifier import CifarResNet
     from nogancolor.models.features import feature_net
 
-    config = train_classifier(prepared, tmp_path / "r", arch="cifar-resnet18", epochs=1, bs=8, progress=False)
+    config = train_classifier(ClassifierConfig(data=str(prepared), arch="cifar-resnet18", epochs=1, bs=8), tmp_path / "r", progress=False)
     model, loaded = load_classifier(tmp_path / "r" / "model.safetensors")
     assert isinstance(model, CifarResNet) and loaded["arch"] == "cifar-resnet18" and config["gray"] is False
     assert model.stem[0].stride == (1, 1) and model.stem[0].kernel_size == (3, 3)  # the CIFAR stem keeps 32x32
@@ -107,4 +114,4 @@ def test_the_stronger_classifier_trains_and_serves_as_feature_network_and_judge(
     logits, pooled = classify(model, rgb)
     assert logits.shape == (2, 10) and pooled.shape == (2, 512) and torch.allclose(logits, model(rgb))
     with pytest.raises(ValueError, match="--arch resnet18 needs --gray"):
-        train_classifier(prepared, tmp_path / "x", arch="resnet18", epochs=1, bs=8, progress=False)
+        train_classifier(ClassifierConfig(data=str(prepared), arch="resnet18", epochs=1, bs=8), tmp_path / "x", progress=False)

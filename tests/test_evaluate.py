@@ -7,9 +7,14 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from nogancolor.evaluate import ab_error_auc, colorfulness, evaluate_checkpoint, evaluate_generator, frechet_distance
-from nogancolor.metrics import psnr
-from nogancolor.training import train_unet
+from nogancolor.evaluation.evaluate import evaluate_checkpoint, evaluate_generator
+from nogancolor.evaluation.metrics import (
+    ab_error_auc,
+    colorfulness,
+    frechet_distance,
+    psnr,
+)
+from nogancolor.methods.unet import UNetConfig, train_unet
 
 
 def test_auc_of_the_cumulative_ab_error_against_a_hand_computed_case():
@@ -75,11 +80,11 @@ def test_psnr_and_ssim_match_reference_implementations():
 
 
 def test_evaluate_a_checkpoint_on_val_and_test(prepared, tmp_path):
-    from nogancolor.classify import train_classifier
+    from nogancolor.methods.classifier import ClassifierConfig, train_classifier
 
     torch.manual_seed(0)
-    train_unet(prepared, tmp_path / "unet", epochs=2, bs=8, base=8, progress=False)
-    train_classifier(prepared, tmp_path / "clf", epochs=3, bs=8, base=8, progress=False)
+    train_unet(UNetConfig(data=str(prepared), epochs=2, bs=8, base=8), tmp_path / "unet", progress=False)
+    train_classifier(ClassifierConfig(data=str(prepared), epochs=3, bs=8, base=8), tmp_path / "clf", progress=False)
     checkpoint = tmp_path / "unet" / "model.safetensors"
     val = evaluate_checkpoint(checkpoint, prepared, "val", classifier=tmp_path / "clf" / "model.safetensors")
     config = json.loads(checkpoint.with_suffix(".json").read_text())
@@ -92,8 +97,8 @@ def test_evaluate_a_checkpoint_on_val_and_test(prepared, tmp_path):
         row = next(csv.DictReader(f))
     assert row["set"] == "test" and float(row["auc"]) == pytest.approx(test["auc"])
     # a comparison computes the classifier's view of real and gray images once per set: same numbers
-    from nogancolor.classify import load_classifier
-    from nogancolor.evaluate import classifier_reference, evaluation_images
+    from nogancolor.evaluation.evaluate import classifier_reference, evaluation_images
+    from nogancolor.models.classifier import load_classifier
 
     reference = classifier_reference(load_classifier(tmp_path / "clf" / "model.safetensors")[0],
                                      *evaluation_images(prepared, "hue", "test"))

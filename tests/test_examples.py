@@ -24,16 +24,24 @@ def test_notebook_runs(name, prepared, tmp_path, monkeypatch):
 
 
 def test_comparison_notebook_loads_three_models(prepared, tmp_path, monkeypatch):
-    from nogancolor.classify import train_classifier
-    from nogancolor.nogan import train_nogan
-    from nogancolor.training import train_dcgan, train_unet
+    from nogancolor.methods.classifier import ClassifierConfig, train_classifier
+    from nogancolor.methods.dcgan import DCGANConfig, train_dcgan
+    from nogancolor.methods.nogan import (
+        CriticStageConfig,
+        GeneratorStageConfig,
+        JointStageConfig,
+        NoGANConfig,
+        train_nogan,
+    )
+    from nogancolor.methods.unet import UNetConfig, train_unet
 
-    small = dict(bs=8, base=8, progress=False)
-    train_unet(prepared, tmp_path / "unet", epochs=1, **small)
-    train_dcgan(prepared, tmp_path / "dcgan", epochs=1, **small)
-    train_classifier(prepared, tmp_path / "clf", epochs=1, **small)
-    train_nogan(prepared, tmp_path / "nogan", gen_epochs=1, gan_epochs=0.5, val_every=2, critic_nf=8,
-                classifier=tmp_path / "clf" / "model.safetensors", log=lambda m: None, **small)
+    small = dict(data=str(prepared), bs=8, base=8)
+    train_unet(UNetConfig(epochs=1, **small), tmp_path / "unet", progress=False)
+    train_dcgan(DCGANConfig(epochs=1, **small), tmp_path / "dcgan", progress=False)
+    train_classifier(ClassifierConfig(epochs=1, **small), tmp_path / "clf", progress=False)
+    train_nogan(NoGANConfig(classifier=str(tmp_path / "clf" / "model.safetensors"), generator=GeneratorStageConfig(epochs=1),
+                            critic=CriticStageConfig(nf=8), gan=JointStageConfig(epochs=0.5, val_every=2), **small),
+                tmp_path / "nogan", progress=False, log=lambda m: None)
     models = ",".join(f"{m}={tmp_path / m / 'model.safetensors'}" for m in ("unet", "dcgan", "nogan"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("NOGANCOLOR_EXAMPLE_DATA", str(prepared))

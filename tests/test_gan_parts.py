@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nogancolor.critics import PairDiscriminator
-from nogancolor.losses import discriminator_loss, generator_loss
+from nogancolor.models.critics import PairDiscriminator
+from nogancolor.models.losses import discriminator_loss, generator_loss
 
 
 @pytest.mark.parametrize("size", [32, 64])
@@ -57,7 +57,7 @@ def test_losses_stay_finite_for_extreme_logits():
 
 @pytest.mark.parametrize("balance", [0.5, 2.0])
 def test_balanced_adversarial_weight_sets_the_gradient_ratio_at_the_output(balance):
-    from nogancolor.gan import AdversarialLoss
+    from nogancolor.train.gan import AdversarialLoss
 
     torch.manual_seed(0)
     output, target, w = torch.randn(3, 2, 4, 4, requires_grad=True), torch.randn(3, 2, 4, 4), torch.randn(2, 4, 4)
@@ -76,3 +76,25 @@ def test_balanced_adversarial_weight_sets_the_gradient_ratio_at_the_output(balan
         adversarial, content = generator_loss(logits(output2), output2, target, content=F.mse_loss)[1:]
     assert valid.item() == pytest.approx(weight * adversarial.item() + 3.0 * content.item(), rel=1e-5)
     assert "g_adv_weight" in loss.parts_names and "g_adv_weight" not in AdversarialLoss().parts_names
+
+
+def test_a_gan_fit_warns_nothing_about_shadowed_attributes(prepared):
+    """fastai's Callback warns when GANTrainer keeps generator/critic/gen_mode on itself, in every
+    fit of a notebook; our trainer sets them quietly, and other warnings still show."""
+    import warnings
+
+    from nogancolor.data import colorization_dls
+    from nogancolor.methods.dcgan import dcgan_learner
+    from nogancolor.models import UNet
+    from nogancolor.train.on_device import DeviceGANTrainer
+
+    learn = dcgan_learner(colorization_dls(prepared, "hue", bs=8), UNet(base=4), PairDiscriminator(base=4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with learn.no_bar(), learn.no_logging():
+            learn.fit(1, 1e-3)
+        learn.gan_trainer.metrics = []  # a name the learner has, not one of the trainer's own: still warned
+    shadowing = [str(w.message) for w in caught if "shadowing" in str(w.message)]
+    assert shadowing == ["You are shadowing an attribute (metrics) that exists in the learner. Use `self.learn.metrics` "
+                         "to avoid this"]
+    assert isinstance(learn.gan_trainer, DeviceGANTrainer) and learn.gan_trainer.gen_mode in (True, False)

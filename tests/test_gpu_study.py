@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {"n_train": 16, "n_val": 8, "n_eval": 6, "classifier": {"epochs": 1, "n_train": None, "bs": 8, "base": 4},
-        "unet": {"epochs": 2, "bs": 8, "base": 4}, "dcgan": {"epochs": 1, "bs": 8, "base": 4},
-        "nogan": {"gen_epochs": 1, "critic_epochs": 1, "gan_epochs": 1.0, "val_every": 1, "bs": 8, "base": 4,
-                  "critic_nf": 4}}
+SMALL = {"n_train": 16, "n_val": 8, "bs": 8, "base": 4}
+TINY = {"n_eval": 6, "classifier": {"epochs": 1, "bs": 8, "base": 4},
+        "unet": {"epochs": 2, **SMALL}, "dcgan": {"epochs": 1, **SMALL},
+        "nogan": {"generator": {"epochs": 1}, "critic": {"epochs": 1, "nf": 4}, "gan": {"epochs": 1.0, "val_every": 1},
+                  **SMALL}}
 
 
 def study(tmp_path, *args):

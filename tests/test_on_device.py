@@ -3,20 +3,19 @@
 import pytest
 import torch
 from fastai.torch_core import set_seed
+from test_nogan_parts import Doubling
 
-from nogancolor.classify import classifier_dls, classifier_learner
-from nogancolor.critics import PairCritic, PairDiscriminator
 from nogancolor.data import colorization_dls, load_prepared, load_split
 from nogancolor.data.splits import split_path
-from nogancolor.gan import dcgan_learner
-from nogancolor.learner import colorization_learner
+from nogancolor.methods.classifier import classifier_dls, classifier_learner
+from nogancolor.methods.dcgan import dcgan_learner
+from nogancolor.methods.nogan import critic_learner, joint_learner
 from nogancolor.models import UNet
 from nogancolor.models.classifier import CifarNet
-from nogancolor.nogan import critic_learner, joint_learner
-from nogancolor.on_device import count_host_reads
-
-from test_nogan import Doubling
+from nogancolor.models.critics import PairCritic, PairDiscriminator
 from nogancolor.models.features import FrozenFeatures
+from nogancolor.train.learner import colorization_learner
+from nogancolor.train.on_device import count_host_reads
 
 
 def test_batches_are_the_split_s_images_each_once_per_epoch(prepared):
@@ -59,7 +58,7 @@ def test_test_dl_and_classifier_batches_come_from_the_same_path(prepared):
 
 def reads_per_fit(learn, n_batches: int) -> int:
     """Host reads of one fit of one epoch whose training stops after `n_batches` batches."""
-    from nogancolor.callbacks import TrainBatchesPerEpoch
+    from nogancolor.train.callbacks import TrainBatchesPerEpoch
 
     with count_host_reads() as reads, learn.no_bar(), learn.no_logging():
         learn.fit(1, 1e-4, cbs=TrainBatchesPerEpoch(n_batches))
@@ -113,7 +112,7 @@ def test_get_preds_and_show_results_see_every_validation_image_in_order(prepared
     matplotlib.use("Agg")
     torch.manual_seed(0)
     dls = colorization_dls(prepared, "hue", bs=3)
-    learn = colorization_learner(dls, UNet(base=4), log=False, grid=False)
+    learn = colorization_learner(dls, UNet(base=4), log=False, grid=False, precision="fp32")  # compared to 1e-6 below
     with learn.no_bar():
         inputs, preds, targets = learn.get_preds(with_input=True)
     images, _, _ = load_prepared(prepared)

@@ -11,10 +11,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
+from nogancolor.apps.colorize import Colorizer, ImageError, open_image
+from nogancolor.apps.predict import find_model
 from nogancolor.color import rgb_to_lab
-from nogancolor.colorize import Colorizer, ImageError, open_image
-from nogancolor.predict import find_model
-from nogancolor.training import train_unet
+from nogancolor.methods.unet import UNetConfig, train_unet
 
 runner = CliRunner()
 
@@ -23,7 +23,7 @@ runner = CliRunner()
 def checkpoint(prepared, tmp_path_factory):
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("model") / "unet-hue"
-    train_unet(prepared, out, epochs=3, bs=8, base=8, progress=False)
+    train_unet(UNetConfig(data=str(prepared), epochs=3, bs=8, base=8), out, progress=False)
     return out / "model.safetensors"
 
 

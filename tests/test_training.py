@@ -6,10 +6,11 @@ import torch
 from fastai.callback.core import Callback
 
 from nogancolor.data import colorization_dls
-from nogancolor.export import CheckpointError, load_generator
-from nogancolor.learner import colorization_learner
-from nogancolor.models import UNet
-from nogancolor.training import RunError, train_unet
+from nogancolor.files import CheckpointError
+from nogancolor.methods.unet import UNetConfig, train_unet
+from nogancolor.models import UNet, load_generator
+from nogancolor.train.learner import colorization_learner
+from nogancolor.train.run import RunError
 
 
 def test_a_few_steps_lower_the_loss(prepared):
@@ -42,7 +43,7 @@ def history(run):
 
 
 def test_training_run_writes_checkpoints_log_grid_and_export(prepared, tmp_path):
-    config = train_unet(prepared, tmp_path / "run", epochs=2, bs=8, base=8, progress=False)
+    config = train_unet(UNetConfig(data=str(prepared), epochs=2, bs=8, base=8), tmp_path / "run", progress=False)
     run = tmp_path / "run"
     assert {"best.pth", "last.pth", "last.json"} <= {p.name for p in (run / "checkpoints").iterdir()}
     assert [row[0] for row in history(run)] == ["0", "1"]
@@ -69,7 +70,7 @@ class Interrupt(Callback):
 
 
 def test_resume_continues_after_the_last_finished_epoch(prepared, tmp_path, monkeypatch):
-    import nogancolor.learner as learner_module
+    import nogancolor.train.learner as learner_module
 
     run = tmp_path / "run"
     original = learner_module.colorization_learner
@@ -79,14 +80,14 @@ def test_resume_continues_after_the_last_finished_epoch(prepared, tmp_path, monk
         learn.add_cb(Interrupt())
         return learn
 
-    monkeypatch.setattr("nogancolor.training.colorization_learner", interrupted)
+    monkeypatch.setattr("nogancolor.methods.unet.colorization_learner", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train_unet(prepared, run, epochs=4, bs=8, base=8, progress=False)
+        train_unet(UNetConfig(data=str(prepared), epochs=4, bs=8, base=8), run, progress=False)
     assert json.loads((run / "checkpoints" / "last.json").read_text())["epoch"] == 1
     with pytest.raises(RunError, match="--resume"):
-        train_unet(prepared, run, epochs=4, bs=8, base=8, progress=False)
+        train_unet(UNetConfig(data=str(prepared), epochs=4, bs=8, base=8), run, progress=False)
 
-    monkeypatch.setattr("nogancolor.training.colorization_learner", original)
+    monkeypatch.setattr("nogancolor.methods.unet.colorization_learner", original)
     lrs = []
 
     class RecordLR(Callback):
@@ -94,10 +95,10 @@ def test_resume_continues_after_the_last_finished_epoch(prepared, tmp_path, monk
             lrs.append((self.pct_train, self.opt.hypers[0]["lr"]))
 
     monkeypatch.setattr(
-        "nogancolor.training.colorization_learner",
+        "nogancolor.methods.unet.colorization_learner",
         lambda *a, **k: original(*a, **k).add_cb(RecordLR()),
     )
-    config = train_unet(prepared, run, resume=True, progress=True)  # with bars, as users see it
+    config = train_unet(UNetConfig(data=str(prepared)), run, resume=True, progress=True)  # with bars, as users see it
     assert [row[0] for row in history(run)] == ["0", "1", "2", "3"]
     assert config["epochs"] == 4
     # the one-cycle schedule continues where it stopped: epoch 2 of 4 starts half way through
@@ -110,7 +111,7 @@ def test_resume_continues_after_the_last_finished_epoch(prepared, tmp_path, monk
 
 def test_resume_without_a_run_is_refused(prepared, tmp_path):
     with pytest.raises(RunError, match="no finished epoch"):
-        train_unet(prepared, tmp_path / "empty", resume=True)
+        train_unet(UNetConfig(data=str(prepared)), tmp_path / "empty", resume=True)
 
 
 def test_a_run_still_in_its_first_epoch_is_not_clobbered(prepared, tmp_path):
@@ -119,7 +120,7 @@ def test_a_run_still_in_its_first_epoch_is_not_clobbered(prepared, tmp_path):
     (run / "run.json").write_text('{"epochs": 20}')
     (run / "history.csv").write_text("epoch,train_loss\n")
     with pytest.raises(RunError, match="already holds a run"):
-        train_unet(prepared, run, epochs=1, bs=8, base=8, progress=False)
+        train_unet(UNetConfig(data=str(prepared), epochs=1, bs=8, base=8), run, progress=False)
     assert (run / "history.csv").exists() and (run / "run.json").read_text() == '{"epochs": 20}'
 
 
@@ -133,9 +134,13 @@ def test_loading_something_that_is_not_ours_fails_cleanly(tmp_path):
         load_generator(tmp_path / "x.safetensors")
 
 
-def test_precision_choices():
-    from nogancolor.learner import resolve_precision
+def test_precision_choices(monkeypatch):
+    from nogancolor.train import learner
+    from nogancolor.train.learner import resolve_precision
 
+    monkeypatch.setattr(learner, "cpu_bf16_speedup", lambda: 2.0)  # native bf16, matmuls twice as fast
+    assert resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setattr(learner, "cpu_bf16_speedup", lambda: 0.5)  # native, but slower (the Xeon of docs/speed.md)
     assert resolve_precision("auto", "cpu") == "fp32"
     assert resolve_precision("bf16", "cpu") == "bf16"
     with pytest.raises(ValueError, match="CUDA"):
@@ -145,7 +150,7 @@ def test_precision_choices():
 
 
 def test_bf16_autocast_runs_on_cpu(prepared):
-    from nogancolor.callbacks import AutocastMixedPrecision
+    from nogancolor.train.callbacks import AutocastMixedPrecision
 
     dls = colorization_dls(prepared, "hue", bs=8)
     learn = colorization_learner(dls, UNet(base=8), precision="bf16", log=False, grid=False)
@@ -164,7 +169,7 @@ def test_bf16_autocast_runs_on_cpu(prepared):
 
 
 def test_val_grid_shows_images_from_across_the_validation_set(prepared, tmp_path):
-    from nogancolor.callbacks import ValGridCallback
+    from nogancolor.train.callbacks import ValGridCallback
 
     dls = colorization_dls(prepared, "random", bs=8)
     grid = ValGridCallback(tmp_path / "grid.png", n=3)
@@ -178,7 +183,7 @@ def test_val_grid_shows_images_from_across_the_validation_set(prepared, tmp_path
 
 
 def test_dynamic_unet_survives_the_safetensors_round_trip(tmp_path):
-    from nogancolor.export import export_generator
+    from nogancolor.files import export_generator
     from nogancolor.models import dynamic_unet
 
     model = dynamic_unet("resnet18").eval()
@@ -191,7 +196,7 @@ def test_dynamic_unet_survives_the_safetensors_round_trip(tmp_path):
 
 def test_no_colour_floor_matches_a_hand_computed_case():
     from nogancolor.color import lab_to_model, rgb_to_lab
-    from nogancolor.metrics import val_metrics
+    from nogancolor.evaluation.metrics import val_metrics
 
     rgb = torch.zeros(1, 3, 2, 2)
     rgb[0, 0] = 1.0  # pure red: L = 53.24, a = 80.09, b = 67.20
@@ -205,11 +210,11 @@ def test_no_colour_floor_matches_a_hand_computed_case():
 
 def test_a_finished_run_keeps_its_last_epoch_and_resuming_it_only_re_exports(prepared, tmp_path):
     run = tmp_path / "run"
-    train_unet(prepared, run, epochs=2, bs=8, base=8, progress=False)
+    train_unet(UNetConfig(data=str(prepared), epochs=2, bs=8, base=8), run, progress=False)
     # the final validate() fires after_epoch too; it must not overwrite the last checkpoint
     assert json.loads((run / "checkpoints" / "last.json").read_text())["epoch"] == 1
     before = (run / "checkpoints" / "last.pth").read_bytes()
-    config = train_unet(prepared, run, resume=True, progress=True)
+    config = train_unet(UNetConfig(data=str(prepared)), run, resume=True, progress=True)
     assert [row[0] for row in history(run)] == ["0", "1"]
     assert (run / "checkpoints" / "last.pth").read_bytes() == before
     assert config["metrics"]["val_psnr"] > 5
@@ -219,7 +224,7 @@ def test_exported_weights_get_the_usual_file_mode(tmp_path):
     import os
     import stat
 
-    from nogancolor.export import export_generator
+    from nogancolor.files import export_generator
 
     old = os.umask(0o022)
     try:
@@ -234,8 +239,8 @@ def test_a_time_budget_stops_at_an_epoch_boundary_and_the_run_continues(prepared
     20 s) but not after the second (30 s), so two epochs are kept; resuming trains the other two."""
     import time
 
-    import nogancolor.learner as learner_module
-    from nogancolor.training import OutOfTime, time_budget
+    import nogancolor.train.learner as learner_module
+    from nogancolor.train.run import OutOfTime, time_budget
 
     clock = [0.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
@@ -247,13 +252,38 @@ def test_a_time_budget_stops_at_an_epoch_boundary_and_the_run_continues(prepared
             clock[0] += 10
 
     original = learner_module.colorization_learner
-    monkeypatch.setattr("nogancolor.training.colorization_learner", lambda *a, **k: original(*a, **k).add_cb(TenSecondEpochs()))
+    monkeypatch.setattr("nogancolor.methods.unet.colorization_learner", lambda *a, **k: original(*a, **k).add_cb(TenSecondEpochs()))
     run = tmp_path / "run"
     with time_budget(25), pytest.raises(OutOfTime, match="run the same command again"):
-        train_unet(prepared, run, epochs=4, bs=8, base=8, progress=False)
+        train_unet(UNetConfig(data=str(prepared), epochs=4, bs=8, base=8), run, progress=False)
     assert [row[0] for row in history(run)] == ["0", "1"] and not (run / "model.json").exists()
     with time_budget(25), pytest.raises(OutOfTime, match="before training"):  # no time left at all: nothing starts
         clock[0] = 100
-        train_unet(prepared, run, resume=True, progress=False)
-    config = train_unet(prepared, run, resume=True, progress=False)
+        train_unet(UNetConfig(data=str(prepared)), run, resume=True, progress=False)
+    config = train_unet(UNetConfig(data=str(prepared)), run, resume=True, progress=False)
     assert [row[0] for row in history(run)] == ["0", "1", "2", "3"] and config["epochs"] == 4
+
+
+def test_bf16_speedup_is_measured_only_where_the_cpu_has_bf16_instructions(monkeypatch):
+    from nogancolor.train import learner
+
+    learner.cpu_bf16_speedup.cache_clear()
+    monkeypatch.setattr(learner, "cpu_flags", lambda: {"avx2", "fma"})
+    assert learner.cpu_bf16_speedup() == 0.0
+    learner.cpu_bf16_speedup.cache_clear()
+    monkeypatch.setattr(learner, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert learner.cpu_bf16_speedup(n=64, repeats=2) > 0  # measured: fp32 time over bf16 time
+    learner.cpu_bf16_speedup.cache_clear()
+
+
+def test_a_later_fit_still_logs_its_rows_after_no_bar(prepared, tmp_path):
+    """fastai's no_bar() puts a stock progress bar back at the end of the callbacks; the history
+    logger must still wrap the logger after it, or a later fit's rows are lost (a notebook's
+    lr_find, show_results or get_preds use no_bar)."""
+    dls = colorization_dls(prepared, "hue", bs=8)
+    learn = colorization_learner(dls, UNet(base=4), tmp_path, grid=False)
+    with learn.no_bar():
+        pass
+    learn.fit(2, 1e-3)
+    with open(tmp_path / "history.csv") as f:
+        assert [line.split(",")[0] for line in f.read().splitlines()] == ["epoch", "0", "1"]

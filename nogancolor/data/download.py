@@ -1,18 +1,24 @@
 """Fetch CIFAR-10 with fastai's `untar_data` (PNG folders `train/` and `test/` of classes)."""
 
+import io
 import tarfile
+from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
 
 from .errors import DatasetError
 
 
-def download_cifar(url: str | None = None, data: Path | None = None, archive: Path | None = None) -> Path:
-    """Download and unpack CIFAR-10 (or the archive at `url`) -> the folder holding train/ and test/."""
+def download_cifar(url: str | None = None, data: Path | None = None, archive: Path | None = None,
+                   progress: bool = True) -> Path:
+    """Download and unpack CIFAR-10 (or the archive at `url`) -> the folder holding train/ and test/.
+    Without `progress`, fastdownload's bar stays silent (it prints its first block before the
+    request is even made, so a failed download would leave a stray block above the error)."""
     from fastai.data.external import URLs, untar_data
 
     url = url or URLs.CIFAR
     try:
-        path = untar_data(url, data=data, archive=archive)
+        with nullcontext() if progress else redirect_stdout(io.StringIO()):
+            path = untar_data(url, data=data, archive=archive)
     except Exception as e:  # network, disk and archive errors all mean the same thing to the user
         raise DatasetError(
             f"could not download {url} ({e.__class__.__name__}: {e}); "

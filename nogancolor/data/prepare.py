@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..files import atomic_write, write_json
 from .download import download_cifar, find_dataset_root, unpack_archive
 from .errors import DatasetError
 from .folder import fingerprint, list_images, load_image_folder
@@ -22,10 +23,8 @@ SUBSETS = ("train", "test")
 
 
 def _save_npy(path: Path, array) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
         np.save(f, np.ascontiguousarray(array))
-    tmp.replace(path)
 
 
 def read_meta(out: Path) -> dict:
@@ -52,7 +51,7 @@ def prepare_dataset(
     """
     out = Path(out)
     if source is None:
-        root = download_cifar()
+        root = download_cifar(progress=progress)
     elif Path(source).is_file():
         root = unpack_archive(source, out / "source")
     else:
@@ -94,8 +93,7 @@ def prepare_dataset(
             save_split(path, train_idx, val_idx, **options)
         train_idx, val_idx, _ = load_split(path)
         meta["splits"][kind] = {"file": str(path.relative_to(out)), "n_train": len(train_idx), "n_val": len(val_idx)}
-    (out / "meta.json.tmp").write_text(json.dumps(meta, indent=1) + "\n")
-    (out / "meta.json.tmp").replace(out / "meta.json")
+    write_json(out / "meta.json", meta)
     return meta
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from ..files import atomic_write
+
 SPLIT_KINDS = ("random", "hue")
 
 
@@ -57,9 +59,8 @@ def save_split(path: Path, train_idx, val_idx, **options) -> None:
     """Write a split with the options that made it; the same inputs give byte-identical files."""
     record = {"options": options, "train": train_idx.tolist(), "val": val_idx.tolist()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
 
 
 def load_split(path: Path):

@@ -1,37 +1,8 @@
-"""Generators: the small U-Net of the method description and fastai's DynamicUnet."""
+"""Networks, never training code: generators (the small U-Net, DynamicUnet), critics, classifiers,
+fixed feature networks and the losses built on them."""
 
-import torch
-from torch import nn
-
-from ..color import rgb_output_to_ab
 from .dynamic import dynamic_unet
+from .generator import SMALL_ARCH, RGBAsAB, build_generator, load_generator
 from .unet import UNet
 
-SMALL_ARCH = "unet"
-
-
-class RGBAsAB(nn.Module):
-    """Wraps a generator of RGB (3 channels in [-1, 1]) so it gives scaled ab like the others:
-    predict, evaluate and the metrics then keep the input's exact L for every method."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
-        return rgb_output_to_ab(self.net(l_norm))
-
-
-def build_generator(arch: str = SMALL_ARCH, img_size=(32, 32), pretrained: bool = False, output: str = "ab", **kwargs):
-    """The generator named by a config: "unet" (small U-Net) or any encoder name for DynamicUnet;
-    `output="rgb"`: a 3-channel RGB generator seen through RGBAsAB."""
-    if output == "rgb":
-        return RGBAsAB(build_generator(arch, img_size, pretrained, out_channels=3, **kwargs))
-    if arch == SMALL_ARCH:
-        return UNet(**kwargs)
-    if "out_channels" in kwargs:
-        kwargs["n_out"] = kwargs.pop("out_channels")
-    return dynamic_unet(arch, pretrained=pretrained, img_size=img_size, **kwargs)
-
-
-__all__ = ["SMALL_ARCH", "RGBAsAB", "UNet", "build_generator", "dynamic_unet"]
+__all__ = ["SMALL_ARCH", "RGBAsAB", "UNet", "build_generator", "dynamic_unet", "load_generator"]

@@ -6,11 +6,15 @@ block outputs before each pool are the feature maps of the feature loss, as DeOl
 VGG16-bn's activations before its pools.
 """
 
+from pathlib import Path
+
 import torch
 import torchvision
-from fastai.vision.learner import create_body
 from fastai.callback.hook import num_features_model
+from fastai.vision.learner import create_body
 from torch import nn
+
+from ..files import load_weights, read_config
 
 # CIFAR-10 training-set channel statistics, the usual input normalisation for this dataset.
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -86,3 +90,26 @@ class EncoderClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
+
+
+FORMAT = "nogancolor-classifier"
+SMALL_CLASSIFIER = "cifarnet"
+JUDGES = {SMALL_CLASSIFIER: CifarNet, "cifar-resnet18": CifarResNet}  # colour classifiers: feature nets and judges
+DEFAULT_CLASSIFIER = Path("runs/classifier/model.safetensors")  # where `train classifier` puts it
+
+
+def build_classifier(arch: str = SMALL_CLASSIFIER, gray: bool = False, base: int = 32) -> nn.Module:
+    """A colour classifier of JUDGES, or with `gray` an encoder classifier of the L input."""
+    if gray:
+        return EncoderClassifier(arch, n_in=1)
+    return CifarNet(base=base) if arch == SMALL_CLASSIFIER else JUDGES[arch]()
+
+
+def load_classifier(path: Path = DEFAULT_CLASSIFIER) -> tuple[nn.Module, dict]:
+    """-> (colour classifier in eval mode, its model.json) from `train classifier`'s export."""
+    config = read_config(path, FORMAT)
+    arch = config.get("arch", SMALL_CLASSIFIER)
+    if config.get("gray"):
+        raise ValueError(f"{path} is a {arch} gray-image classifier, an encoder for --encoder; the feature loss and "
+                         f"the metrics need a colour classifier ({' or '.join(JUDGES)}, `train classifier`)")
+    return load_weights(build_classifier(arch, **config["arch_kwargs"]), path), config

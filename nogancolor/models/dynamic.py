@@ -8,9 +8,11 @@ from pathlib import Path
 import timm
 import torchvision
 from fastai.layers import NormType
-from fastai.vision.models.unet import DynamicUnet
 from fastai.vision.learner import create_body
+from fastai.vision.models.unet import DynamicUnet
 from torch import nn
+
+from ..files import read_config
 
 # DeOldify's generator settings for fastai's DynamicUnet (the JSON-safe form an export keeps)
 DEOLDIFY_UNET = {"self_attention": True, "blur": True, "norm_type": "spectral"}
@@ -44,8 +46,6 @@ def load_encoder(unet: DynamicUnet, path: Path) -> DynamicUnet:
     encoder of `unet` (built on the same A); -> `unet`. Refuses, in words, a classifier of
     another architecture or of colour images, whose first layer would not take L."""
     import safetensors.torch
-
-    from ..export import read_config
 
     config = read_config(path, "nogancolor-classifier")
     if not config.get("gray") or config.get("arch") in (None, "cifarnet"):

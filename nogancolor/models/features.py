@@ -11,7 +11,8 @@ import torch
 import torchvision
 from torch import nn
 
-from ..export import CheckpointError
+from ..files import CheckpointError
+from .classifier import DEFAULT_CLASSIFIER, load_classifier
 
 FEATURE_NETS = ("cifar", "vgg16_bn")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -54,8 +55,6 @@ class VGGFeatures(nn.Module):
 def feature_net(name: str = "cifar", classifier: Path | None = None) -> FrozenFeatures:
     """The named feature network with DeOldify's layer weights (20, 70, 10)."""
     if name == "cifar":
-        from ..classify import DEFAULT_CLASSIFIER, load_classifier
-
         path = Path(classifier or DEFAULT_CLASSIFIER)
         if not path.with_suffix(".json").exists():
             raise CheckpointError(f"no CIFAR-10 classifier at {path}: train one with `nogancolor train classifier` "

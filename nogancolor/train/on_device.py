@@ -15,12 +15,15 @@ import time
 import torch
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
-from fastai.learner import AvgLoss, AvgSmoothLoss, Recorder
+from fastai.learner import AvgLoss, AvgSmoothLoss, Metric
 from fastai.metrics import AvgMetric, LossMetric
 from fastai.torch_core import find_bs
 from fastai.vision.gan import GANTrainer
 from torch.overrides import TorchFunctionMode
 
+from ..color import output_to_rgb
+from ..evaluation.metrics import psnr
+from . import orders
 from .distributed import summed_over_processes
 
 
@@ -37,6 +40,25 @@ class DeviceMean:
     def value(self):
         total, count = summed_over_processes(self.total, self.count)
         return float(total) / count if count else None
+
+
+class RGBPSNR(DeviceMean, Metric):
+    """Mean per-image PSNR (dB) between RGB(L, predicted ab) and RGB(L, true ab); for an RGB
+    generator (`train dcgan --output rgb`), between its RGB output and the true RGB. Summed on
+    the device, read once per validation."""
+
+    def reset(self):
+        self.total, self.count = 0.0, 0
+
+    def accumulate(self, learn):
+        l_norm = learn.xb[0]
+        values = psnr(output_to_rgb(l_norm, learn.pred), output_to_rgb(l_norm, learn.yb[0]))
+        self.total = self.total + values.sum()
+        self.count += len(values)
+
+    @property
+    def name(self):
+        return "psnr"
 
 
 class DeviceAvgLoss(DeviceMean, AvgLoss):
@@ -79,6 +101,13 @@ class DeviceGANTrainer(GANTrainer):
     generated batch to the CPU (`last_gen` stays on the device)."""
 
     name = "gan_trainer"  # the attribute fastai's switchers look the trainer up by
+    OWN = ("generator", "critic", "gen_mode")  # GANTrainer keeps these on itself; the GAN model has them too
+
+    def __setattr__(self, name, value):
+        if name in self.OWN:  # by design, so without fastai's "You are shadowing an attribute" warning each fit
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -114,7 +143,7 @@ class LossesToHost(Callback):
     """After a fit, move the per-step loss histories to the CPU in one copy each, where plots and
     `lr_find` expect them."""
 
-    order = Recorder.order + 1
+    order = orders.LOSSES_TO_HOST
 
     def after_fit(self):
         self.recorder.losses = to_host(self.recorder.losses)

@@ -1,5 +1,7 @@
 """The fastai Learner for pixel-loss colorization: MSE on ab, Adam, RGB PSNR, and run files."""
 
+import functools
+import time
 from functools import partial
 from pathlib import Path
 
@@ -11,9 +13,13 @@ from fastai.learner import Learner
 from fastai.losses import MSELossFlat
 from fastai.optimizer import OptimWrapper
 
-from .callbacks import AutocastMixedPrecision, HistoryCSVLogger, SaveLastCallback, ValGridCallback
-from .metrics import RGBPSNR
-from .on_device import keep_on_device
+from .callbacks import (
+    AutocastMixedPrecision,
+    HistoryCSVLogger,
+    SaveLastCallback,
+    ValGridCallback,
+)
+from .on_device import RGBPSNR, keep_on_device
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -34,8 +40,44 @@ adam = fused_adam()
 CHECKPOINT_DIR = "checkpoints"
 
 
+PRECISION_HELP = ("auto = bf16 on GPUs that support it and on CPUs where bf16 is native and measured faster "
+                  "(see docs/speed.md), fp32 elsewhere; bf16, fp32 and fp16 (CUDA only) can be forced.")
+CPU_BF16_MIN_SPEEDUP = 1.5  # bf16 matmul throughput over fp32's that makes "auto" pick bf16 on a CPU
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+
+
+@functools.cache
+def cpu_bf16_speedup(n: int = 512, repeats: int = 5) -> float:
+    """bf16 matmul throughput over fp32's on this CPU, measured once per process (about 20 ms);
+    0 without native bf16 instructions (AVX512-BF16 or AMX). The flags alone do not decide: an
+    Intel Xeon with AVX512-BF16 ran bf16 matmuls at half fp32's speed and trained slower, the
+    AMD EPYC here at 4x and trains 24-37 % faster (docs/speed.md)."""
+    if not cpu_flags() & {"avx512_bf16", "amx_bf16"}:
+        return 0.0
+    seconds = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(n, n).to(dtype)
+        a @ a  # warm up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ a
+            times.append(time.perf_counter() - start)
+        seconds[dtype] = min(times)
+    return seconds[torch.float32] / seconds[torch.bfloat16]
+
+
 def resolve_precision(precision: str, device) -> str:
-    """"auto" -> bf16 on GPUs that support it, fp32 elsewhere (see benchmarks/ for the CPU case)."""
+    """"auto" -> bf16 on GPUs that support it and on CPUs whose bf16 matmuls are at least
+    CPU_BF16_MIN_SPEEDUP times as fast as fp32's (`cpu_bf16_speedup`), fp32 elsewhere."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     is_cuda = torch.device(device or "cpu").type == "cuda"
@@ -43,7 +85,9 @@ def resolve_precision(precision: str, device) -> str:
         raise ValueError("fp16 mixed precision needs a CUDA GPU (it scales gradients there); use bf16 or fp32")
     if precision != "auto":
         return precision
-    return "bf16" if is_cuda and torch.cuda.is_bf16_supported() else "fp32"
+    if is_cuda:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if torch.device(device or "cpu").type == "cpu" and cpu_bf16_speedup() >= CPU_BF16_MIN_SPEEDUP else "fp32"
 
 
 def run_callbacks(path: Path, best: bool = True, log: bool = True, grid: bool = True, monitor: str = "valid_loss") -> list:

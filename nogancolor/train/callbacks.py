@@ -1,22 +1,22 @@
 """Callbacks shared by every method's Learner: resumable checkpoints, val pictures, CPU autocast."""
 
-import json
 import time
 from pathlib import Path
 
 import torch
-from fastcore.foundation import L
-from fastprogress.fastprogress import master_bar
 from fastai.callback.core import Callback, CancelTrainException
 from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.callback.progress import CSVLogger
 from fastai.callback.tracker import SaveModelCallback
 from fastai.torch_core import rank_distrib, to_device
-from fastai.vision.gan import GANTrainer
+from fastcore.foundation import L
+from fastprogress.fastprogress import master_bar
 from torch import nn
 
-from .color import model_to_rgb, output_to_rgb
-from .figures import prediction_grid
+from ..color import model_to_rgb, output_to_rgb
+from ..evaluation.figures import prediction_grid
+from ..files import atomic_write, write_json
+from . import orders
 
 
 class ContinueFromEpoch(Callback):
@@ -25,7 +25,7 @@ class ContinueFromEpoch(Callback):
     derives it from epoch / n_epoch). fastai's own `start_epoch` fires `after_epoch` for the
     skipped epochs, which breaks SaveModelCallback and logs empty rows."""
 
-    order = -20  # before TrainEvalCallback and Recorder read the epoch
+    order = orders.RESUME_EPOCH
 
     def __init__(self, start: int, n_epoch: int):
         self.start, self.total = start, n_epoch
@@ -46,7 +46,7 @@ class FeedGray(Callback):
     target): a conditional critic, a feature loss that builds RGB images. In a GAN's critic mode
     fastai has swapped xb and yb, so the gray input is yb there."""
 
-    order = GANTrainer.order + 1  # after GANTrainer's swap (callbacks run by order, not run_after)
+    order = orders.FEED_GRAY
 
     def __init__(self, *receivers):
         self.receivers = receivers
@@ -67,7 +67,7 @@ class TrainBatchesPerEpoch(Callback):
     logging and checkpoints come every `n` batches: NoGAN's short joint phase is watched this
     way for the point where it stops improving."""
 
-    order = 99  # every other callback handles the last batch first
+    order = orders.END_OF_EPOCH
 
     def __init__(self, n: int):
         self.n = n
@@ -84,7 +84,7 @@ class StopBeforeDeadline(Callback):
     """End the fit at an epoch boundary (after its checkpoint and history row) when another epoch
     as long as the last one would end after `deadline` (time.monotonic()), by raising `Stop`."""
 
-    order = 99  # after SaveLastCallback and the CSV history
+    order = orders.END_OF_EPOCH
 
     class Stop(Exception):
         pass
@@ -105,6 +105,8 @@ class HistoryCSVLogger(CSVLogger):
     """fastai's CSVLogger, appending, that writes the header only into a new file (the stock one
     repeats it at every fit, so each resume left a header line in the middle) and rows only for
     epochs that trained (fastai's validate() logs a row too)."""
+
+    order = orders.HISTORY_CSV
 
     def before_epoch(self):
         self.trained = False
@@ -160,8 +162,8 @@ class SaveLastCallback(TrainedEpochCallback):
     def after_epoch(self):
         if not self.trained:
             return
-        tmp = self.learn.save(f"{self.fname}.tmp", with_opt=True)
-        tmp.replace(tmp.with_name(f"{self.fname}.pth"))
+        with atomic_write((self.learn.path / self.learn.model_dir / f"{self.fname}.pth").absolute(), keep_suffix=True) as tmp:
+            self.learn.save(tmp.with_suffix(""), with_opt=True)  # fastai adds .pth
         tracker = getattr(self.learn, "save_model", None)  # the keeper of the best checkpoint, if any
         state = {"epoch": self.epoch, "n_epoch": self.n_epoch, "best": getattr(tracker, "best", None)}
         write_json(self.state_path(self.learn.path / self.learn.model_dir, self.fname), state)
@@ -174,7 +176,7 @@ class SaveLastCallback(TrainedEpochCallback):
 class ValGridCallback(TrainedEpochCallback):
     """Write a PNG grid (gray | prediction | truth) of the same validation images after each epoch."""
 
-    order = 60
+    order = orders.VAL_GRID
 
     def __init__(self, path: Path, n: int = 8):
         self.path, self.n = Path(path), n
@@ -220,11 +222,3 @@ class AutocastMixedPrecision(MixedPrecision):
         self.autocast = torch.autocast(device, dtype=dtype)
         self.learn.scaler, self.scales = torch.amp.GradScaler(device, **self.kwargs), L()
 
-
-def write_json(path: Path, record: dict) -> None:
-    """Atomic JSON write: an interrupted run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(path)

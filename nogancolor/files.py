@@ -1,11 +1,13 @@
-"""Trained generators as safetensors weights + a JSON config: loading runs no pickled code.
+"""The project's files: every write is atomic, and models are safetensors weights + a JSON config.
 
-`<stem>.safetensors` holds the tensors, `<stem>.json` says how to rebuild the model, so predict
-and evaluate load any method's generator without knowing which method trained it.
+`<stem>.safetensors` holds the tensors, `<stem>.json` says how to rebuild the model (its format,
+architecture, and the config that trained it), so predict and evaluate load any method's
+generator without knowing which method trained it, and loading runs no pickled code.
 """
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import safetensors
@@ -13,10 +15,34 @@ import safetensors.torch
 from torch import nn
 
 from .color import AB_SCALE
-from .models import build_generator
 
 FORMAT = "nogancolor-generator"
 FORMAT_VERSION = 1
+
+
+@contextmanager
+def atomic_write(path: Path, keep_suffix: bool = False):
+    """Yield a temporary path beside `path`, hidden and ending in .tmp (so no listing of finished
+    files matches it), or with `keep_suffix` ending in `path`'s suffix, for writers that take the
+    format from it; rename it to `path` when the block ends, remove it if the block fails.
+    Readers never see half a file, and an interrupted write leaves the old one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}" if keep_suffix else f".{path.name}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, record: dict) -> Path:
+    """Atomic JSON write (the folder is made if needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+    return path
 
 
 def export_generator(model: nn.Module, path: Path, arch: str, img_size, arch_kwargs: dict | None = None, **info) -> Path:
@@ -30,13 +56,10 @@ def save_weights(model: nn.Module, path: Path, config: dict) -> Path:
     """Write the model's tensors to `path` (.safetensors) and `config` beside it (.json), each
     under a temporary name first, so an interrupted export never leaves half a file."""
     path = Path(path).with_suffix(".safetensors")
-    tmp = path.with_name(path.name + ".tmp")
-    safetensors.torch.save_model(model, str(tmp))
-    os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; give it the usual file mode
-    tmp.replace(path)
-    tmp_json = path.with_suffix(".json.tmp")
-    tmp_json.write_text(json.dumps(config, indent=1) + "\n")
-    tmp_json.replace(path.with_suffix(".json"))
+    with atomic_write(path) as tmp:
+        safetensors.torch.save_model(model, str(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; give it the usual file mode
+    write_json(path.with_suffix(".json"), config)
     return path
 
 
@@ -73,10 +96,3 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
     except (OSError, safetensors.SafetensorError, RuntimeError) as e:
         raise CheckpointError(f"{path} could not be loaded as safetensors weights ({e.__class__.__name__}: {str(e)[:120]})") from e
     return model.eval()
-
-
-def load_generator(path: Path) -> tuple[nn.Module, dict]:
-    """-> (model in eval mode, config) from an exported generator (.safetensors or .json path)."""
-    config = read_config(path)
-    model = build_generator(config["arch"], img_size=config["img_size"], output=config.get("output", "ab"), **config["arch_kwargs"])
-    return load_weights(model, path), config

@@ -6,6 +6,8 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from ..files import atomic_write
+
 
 def prediction_grid(columns: dict[str, torch.Tensor], path: Path, title: str | None = None) -> Path:
     """Save a labelled grid; `columns` maps a heading to (N,3,H,W) RGB in [0,1]. Pixels are drawn
@@ -30,11 +32,9 @@ def save_figure(fig: Figure, path: Path) -> Path:
     and rename: no half-written pictures."""
     if fig.get_layout_engine() is None:
         fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=100)
-    tmp.replace(path)
-    return path
+    with atomic_write(path, keep_suffix=True) as tmp:  # matplotlib takes the format from the suffix
+        fig.savefig(tmp, dpi=100)
+    return Path(path)
 
 
 def training_curves(curves: dict[str, list[tuple[float, float, float]]], path: Path) -> Path:

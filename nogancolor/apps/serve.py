@@ -25,8 +25,9 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from PIL import Image
 
+from ..methods import by_preference
 from .colorize import Colorizer, ImageError, open_image
-from .predict import METHOD_PREFERENCE, find_model
+from .predict import find_model
 
 PAGE = Path(__file__).with_name("serve_page.html")
 
@@ -34,7 +35,7 @@ PAGE = Path(__file__).with_name("serve_page.html")
 def best_per_method(root: Path = Path("runs")) -> list[Path]:
     """The best exported model of each method under `root` (NoGAN, U-Net, DCGAN order)."""
     found = []
-    for method in METHOD_PREFERENCE:
+    for method in by_preference():
         path = find_model(root, methods=(method,))
         if path:
             found.append(path)

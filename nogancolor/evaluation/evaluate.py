@@ -16,76 +16,24 @@ Every method is measured the same way on the picture a user sees (input L + pred
 
 import csv
 import json
-import warnings
-from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
-import scipy.linalg
 import torch
-import torch.nn.functional as F
 from fastprogress.fastprogress import progress_bar
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+from torchmetrics.functional.image import (
+    peak_signal_noise_ratio,
+    structural_similarity_index_measure,
+)
 
-from .classify import DEFAULT_CLASSIFIER, load_classifier
-from .color import AB_SCALE, lab_to_model, model_to_rgb, rgb_to_lab
-from .data import load_prepared, load_split, read_meta
-from .data.dataloaders import subsample
-from .data.splits import split_path
-from .export import load_generator
+from ..color import AB_SCALE, lab_to_model, model_to_rgb, rgb_to_lab
+from ..data import DEFAULT_DATA_DIR, load_prepared, load_split, read_meta
+from ..data.dataloaders import subsample
+from ..data.splits import split_path
+from ..models import load_generator
+from ..models.classifier import DEFAULT_CLASSIFIER, load_classifier
+from .metrics import ab_error_cdf, classify, colorfulness, frechet_distance
 
 SETS = ("val", "test")
-AUC_MAX = 150
-
-
-def ab_error_auc(pred_ab: torch.Tensor, true_ab: torch.Tensor, max_threshold: int = AUC_MAX) -> float:
-    """Share of pixels whose ab error (CIE units) is within t, averaged over t = 0, 1, ..., max."""
-    return float(ab_error_cdf(pred_ab, true_ab, max_threshold).mean())
-
-
-def ab_error_cdf(pred_ab: torch.Tensor, true_ab: torch.Tensor, max_threshold: int = AUC_MAX) -> torch.Tensor:
-    """(max+1,) share of pixels with Euclidean ab error <= t, for t = 0..max (CIE units in)."""
-    error = (pred_ab.float() - true_ab.float()).norm(dim=1).flatten()
-    thresholds = torch.arange(max_threshold + 1, dtype=error.dtype, device=error.device)
-    return (error[None, :] <= thresholds[:, None]).float().mean(1)
-
-
-def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
-    """Per-image colorfulness M of (N,3,H,W) RGB in [0,1], on the 0..255 scale of the paper:
-    sigma_rgyb + 0.3 mu_rgyb with rg = R - G, yb = (R + G)/2 - B."""
-    r, g, b = (rgb.float() * 255).unbind(1)
-    rg, yb = (r - g).flatten(1), (0.5 * (r + g) - b).flatten(1)
-    sigma = (rg.var(1, unbiased=False) + yb.var(1, unbiased=False)).sqrt()
-    mu = (rg.mean(1) ** 2 + yb.mean(1) ** 2).sqrt()
-    return sigma + 0.3 * mu
-
-
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to feature rows of `a` and `b`. With no more rows
-    than features a covariance is singular and the distance unreliable: warn in words (instead of
-    scipy's bare "Matrix is singular")."""
-    n, dims = min(len(a), len(b)), a.shape[1]
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    singular = n <= dims
-    if singular:
-        warnings.warn(f"Frechet distance from {n} images in a {dims}-feature space is unreliable "
-                      f"(singular covariance); evaluate more than {dims} images", UserWarning, stacklevel=2)
-    # catch_warnings only when needed: entering it makes Python show every warning again
-    with warnings.catch_warnings() if singular else nullcontext():
-        if singular:
-            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # the cause, said above in words
-        covmean = scipy.linalg.sqrtm(cov_a @ cov_b)
-    covmean = covmean.real
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean))
-
-
-def classify(classifier, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """-> (logits, pooled last-block features) from one pass of the classifier."""
-    last = classifier.features(rgb)[-1]
-    return classifier.head(last), F.adaptive_avg_pool2d(last, 1).flatten(1)
-
-
 @torch.no_grad()
 def classifier_reference(classifier, images: torch.Tensor, labels: torch.Tensor, bs: int = 256, device=None) -> dict:
     """What the classifier makes of a set's real colour and gray images: the same for every model
@@ -161,20 +109,21 @@ def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, cl
     return result
 
 
-def evaluate_checkpoint(checkpoint: Path, data: Path | None = None, which: str = "val", split: str | None = None,
-                        classifier: Path | None = DEFAULT_CLASSIFIER, bs: int = 256, device=None, progress=False,
-                        out: Path | None = None, reference: dict | None = None, n_images: int | None = None) -> dict:
+def evaluate_checkpoint(checkpoint: Path, data: Path = DEFAULT_DATA_DIR, which: str = "val", split: str | None = None,
+                        classifier: Path | None = DEFAULT_CLASSIFIER, out: Path | None = None, n_images: int | None = None,
+                        **batches) -> dict:
     """Evaluate an exported generator on its own split's validation set (or `split`'s) or the
-    test set (`n_images`: an evenly spaced subset of it); writes eval-<set>.json and .csv beside the checkpoint (or at `out`). -> the record."""
+    test set (`n_images`: an evenly spaced subset of it); writes eval-<set>.json and .csv beside
+    the checkpoint (or at `out`). -> the record. `batches`: bs, device, progress and reference
+    for `evaluate_generator`."""
     generator, config = load_generator(checkpoint)
-    data = Path(data or "data/cifar10")
+    data = Path(data)
     split = split or config.get("split", "hue")
     images, labels = evaluation_images(data, split, which, n_images)
     meta, model = read_meta(data), None
     if classifier is not None and Path(classifier).with_suffix(".json").exists():
         model, classifier_config = load_classifier(classifier)
-    metrics = evaluate_generator(generator, images, labels, model, bs=bs, device=device, progress=progress,
-                                 reference=reference)
+    metrics = evaluate_generator(generator, images, labels, model, **batches)
     record = {"checkpoint": str(checkpoint), "method": config.get("method"), "split": split, "seed": config.get("seed"),
               "set": which, "n_images": len(images), "dataset": meta.get("source"),
               "dataset_files": ",".join(meta.get("subsets", {}).get("test" if which == "test" else "train", {})

@@ -9,18 +9,17 @@ discriminator D(colour | gray).
 """
 
 import torch
-from fastai.callback.core import Callback
-from fastai.learner import Recorder
-from fastai.vision.gan import FixedGANSwitcher, GANLearner, GANTrainer
 import torch.nn.functional as F
+from fastai.callback.core import Callback
+from fastai.vision.gan import GANLearner
 from torch import nn
 
+from ..models.losses import discriminator_loss, generator_loss
+from . import orders
 from .callbacks import FeedGray
-from .color import model_to_rgb
 from .distributed import summed_over_processes
-from .learner import for_device, fused_adam
-from .losses import discriminator_loss, generator_loss
-from .metrics import RGBPSNR
+from .learner import for_device
+from .on_device import RGBPSNR
 
 
 class ConditionedCritic(nn.Module):
@@ -35,16 +34,6 @@ class ConditionedCritic(nn.Module):
         if self.gray is None:
             raise RuntimeError("no gray input set: train with FeedGray among the callbacks")
         return self.discriminator(self.gray, color)
-
-
-class RGBTargets(Callback):
-    """For a generator of RGB (`train dcgan --output rgb`): replace each batch's ab target by the
-    true RGB image in [-1, 1], so the L1 term and the critic work in RGB."""
-
-    order = GANTrainer.order - 1  # before GANTrainer swaps xb and yb in critic mode
-
-    def before_batch(self):
-        self.learn.yb = (model_to_rgb(self.xb[0], self.yb[0]) * 2 - 1,)
 
 
 class AdversarialLoss:
@@ -122,7 +111,7 @@ class LogGANParts(Callback):
     """Adds the training-step means of the loss parts as columns of fastai's Recorder, so the
     progress table and history.csv show them beside the validation metrics."""
 
-    order = Recorder.order + 1  # after Recorder sets its columns and logs validation metrics
+    order = orders.GAN_PART_COLUMNS
 
     def __init__(self, loss: AdversarialLoss):
         self.loss = loss
@@ -144,36 +133,18 @@ class LogGANParts(Callback):
         self.recorder.log += self.loss.means()
 
 
-def gan_learner(dls, generator: nn.Module, critic: nn.Module, loss: AdversarialLoss, switcher, opt_func,
-                switch_eval: bool = False, cbs=(), feed_gray=(), precision: str = "auto", compile: bool = False,
-                **kwargs) -> GANLearner:
+def gan_learner(dls, generator: nn.Module, critic: nn.Module, loss: AdversarialLoss, switcher, opt_func, cbs=(),
+                precision: str = "auto", compile: bool = False, **kwargs) -> GANLearner:
     """GANLearner on a conditional critic D(colour | gray) with the loss parts logged per epoch
     and RGB PSNR of the generator's output on validation. Both networks stay in train mode
-    while training (switch_eval=False; see `dcgan_learner`); validation runs the
-    generator in eval mode (fastai's TrainEvalCallback). `feed_gray`: more objects that need
-    the batch's gray input (a feature loss). `precision`, `compile`: see `for_device`. -> the
-    Learner, with `loss` as `learn.adversarial_loss`."""
+    while training (`switch_eval` False unless given; see methods/dcgan.py); validation runs the
+    generator in eval mode (fastai's TrainEvalCallback). A content loss that is a module (a
+    feature loss) gets the batch's gray input too. `precision`, `compile`: see `for_device`;
+    other keywords go to GANLearner. -> the Learner, with `loss` as `learn.adversarial_loss`."""
     critic = ConditionedCritic(critic)
-    learn = GANLearner(dls, generator, critic, loss.generator, loss.critic, switcher=switcher, switch_eval=switch_eval,
-                       opt_func=opt_func, metrics=[RGBPSNR()], cbs=[FeedGray(critic, *feed_gray), LogGANParts(loss), *cbs], **kwargs)
+    receivers = [critic] + ([loss.content] if isinstance(loss.content, nn.Module) else [])
+    kwargs.setdefault("switch_eval", False)
+    learn = GANLearner(dls, generator, critic, loss.generator, loss.critic, switcher=switcher, opt_func=opt_func,
+                       metrics=[RGBPSNR()], cbs=[FeedGray(*receivers), LogGANParts(loss), *cbs], **kwargs)
     learn.adversarial_loss = loss
     return for_device(learn, precision, compile)
-
-
-def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, l1_weight: float = 100.0,
-                  real_label: float = 0.9, d_steps: int = 1, beta1: float = 0.5, switch_eval: bool = False,
-                  output: str = "ab", cbs=(), **kwargs) -> GANLearner:
-    """The conditional DCGAN: adversarial + lambda * L1, Adam(beta1=0.5), `d_steps`
-    discriminator steps per generator step. `output="rgb"`: generator and discriminator work
-    on 3-channel RGB in [-1, 1] (the seed's variant) instead of ab.
-
-    Both networks stay in train mode while training, as in DCGAN and pix2pix. fastai's default
-    (switch_eval=True) puts the network being judged in eval mode: the discriminator then scores
-    fakes with batch-norm running statistics during generator steps, which weakened the
-    adversarial term to the point of an L1 regressor; it also validated the generator in train
-    mode. `benchmarks/gan_critic_mode.py` measures both settings."""
-    loss = AdversarialLoss(F.l1_loss, "g_l1", content_weight=l1_weight, real_label=real_label)
-    if output == "rgb":
-        cbs = [RGBTargets(), *cbs]
-    return gan_learner(dls, generator, discriminator, loss, FixedGANSwitcher(n_crit=d_steps, n_gen=1),
-                       fused_adam(betas=(beta1, 0.999)), switch_eval, cbs, **kwargs)

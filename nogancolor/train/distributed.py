@@ -17,12 +17,13 @@ from contextvars import ContextVar
 
 import torch
 import torch.distributed as dist
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelBatchException
 from fastai.distributed import DistributedDL, DistributedTrainer, _round_to_multiple
 from fastai.torch_core import num_distrib, rank_distrib
 from fastcore.basics import noop
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from . import orders
 
 SHARDED = ContextVar("sharded", default=False)  # inside distributed_fit: each process sees its own shard
 
@@ -76,6 +77,7 @@ class ShardedDL(DistributedDL):
         self.n_padded = _round_to_multiple(self.n, self.world_size)
         idxs += (idxs * (self.n_padded // self.n))[:self.n_padded - self.n]  # as fastai: repeat to equal shares
         share = self.n_padded // self.world_size
+        self.n_real = max(0, min(share, self.n - self.rank * share))  # the rest of this shard repeats others' items
         return idxs[self.rank * share:(self.rank + 1) * share]
 
 
@@ -141,6 +143,33 @@ class GANSteps(Callback):
         self.learn.dls.loaders = self.old_dls
 
 
+class DropPadding(Callback):
+    """In validation, leave out the items a shard repeats only to make the shares equal (see
+    ShardedDL), so that the per-epoch metrics, summed over processes, count every validation
+    image once: exactly what one process measures."""
+
+    order = orders.DROP_PADDING
+
+    def before_validate(self):
+        self.left = None
+
+    def before_batch(self):
+        if self.training:
+            return
+        if self.left is None:  # the shard's order, and so its count, is drawn when iteration starts
+            self.left = getattr(self.dl, "n_real", None)
+        n = len(self.yb[0])
+        keep = n if self.left is None else min(n, self.left)
+        if self.left is not None:
+            self.left -= keep
+        if keep == n:
+            return
+        if keep == 0:
+            self.learn.yb = ()  # fastai's Recorder then measures nothing for this batch
+            raise CancelBatchException
+        self.learn.xb, self.learn.yb = tuple(x[:keep] for x in self.xb), tuple(y[:keep] for y in self.yb)
+
+
 @contextmanager
 def distributed_fit(learn):
     """Inside, `learn` fits as one of several processes: DDP for one network, `GANSteps` for a
@@ -148,7 +177,7 @@ def distributed_fit(learn):
     CPU modules)."""
     on_gpu = torch.device(learn.dls.device or "cpu").type == "cuda"
     trainer = GANSteps() if hasattr(learn, "gan_trainer") else Trainer(sync_bn=on_gpu, cpu=not on_gpu)
-    learn.add_cb(trainer)
+    learn.add_cbs([trainer, DropPadding()])
     progress = getattr(learn, "progress", None)
     if rank_distrib() and progress is not None:
         learn.remove_cb(progress)
@@ -157,7 +186,7 @@ def distributed_fit(learn):
         yield learn
     finally:
         SHARDED.reset(token)
-        learn.remove_cb(trainer)
+        learn.remove_cbs([trainer, learn.drop_padding])
         if rank_distrib() and progress is not None:
             learn.add_cb(progress)
 

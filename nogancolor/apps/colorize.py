@@ -6,7 +6,6 @@ with the ORIGINAL full-resolution L, so edges and texture come from the input, n
 Colour inputs are made gray first (only their L is used), so colour photos work as test inputs.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from .color import L_MAX, lab_to_rgb, rgb_to_lab
-from .data.folder import to_rgb
-from .export import load_generator
+from ..color import L_MAX, lab_to_rgb, rgb_to_lab
+from ..data.folder import to_rgb
+from ..files import atomic_write
+from ..models import load_generator
 
 MAX_PIXELS = 40_000_000
 """Larger images are refused: full-resolution Lab in float32 takes about 60 bytes per pixel."""
@@ -122,12 +122,10 @@ def save_image(image: Image.Image, path: Path) -> Path:
         raise ImageError(f"{path}: unknown image format {path.suffix!r}; use .png, .jpg, .webp, .bmp or .tif")
     if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):
         image = image.convert("RGB")
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        image.save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            image.save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise ImageError(f"{path}: could not be written ({e.strerror or e})") from e
     return path
 

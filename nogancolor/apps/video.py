@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from fastprogress.fastprogress import progress_bar
 
+from ..files import atomic_write
 from .colorize import Colorizer, ImageError
 
 
@@ -42,10 +43,9 @@ def colorize_video(colorizer: Colorizer, src: Path, dst: Path, smooth: float = 0
         stream = container.streams.video[0]
     except (av.error.FFmpegError, IndexError) as e:
         raise ImageError(f"{src}: not a readable video ({e.__class__.__name__})") from e
-    tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
     n_done, previous = 0, None
     try:
-        with container, av.open(str(tmp), "w") as out:
+        with atomic_write(dst, keep_suffix=True) as tmp, container, av.open(str(tmp), "w") as out:
             width, height = stream.codec_context.width // 2 * 2, stream.codec_context.height // 2 * 2
             ostream = out.add_stream(_codec(dst.suffix.lower()), rate=stream.average_rate or 25)
             ostream.width, ostream.height, ostream.pix_fmt = width, height, "yuv420p"
@@ -66,14 +66,8 @@ def colorize_video(colorizer: Colorizer, src: Path, dst: Path, smooth: float = 0
                     bar.update(min(n_done, stream.frames))
                     bar.comment = f"{n_done} of {stream.frames} frames"
             out.mux(ostream.encode(None))
+            if not n_done:
+                raise ImageError(f"{src}: no video frames found")
     except av.error.FFmpegError as e:
-        tmp.unlink(missing_ok=True)
         raise ImageError(f"{src}: video could not be processed ({e})") from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if not n_done:
-        tmp.unlink(missing_ok=True)
-        raise ImageError(f"{src}: no video frames found")
-    tmp.replace(dst)
     return n_done

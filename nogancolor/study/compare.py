@@ -2,54 +2,108 @@
 splits (and seeds), evaluate each on validation and test, and write reports/<name>/ with the
 metric table, the comparison figures, training curves, the commands, versions and hardware.
 
-Runs live in runs/compare-<profile>-<settings hash>/<method>-<split>-s<seed>/; a run whose export
-exists is skipped, an interrupted one resumes, so a killed compare goes on where it stopped. The
-hash of the profile's training settings in the folder name keeps runs of other settings from being
-reused (evaluation settings such as `n_eval` are left out of it: they never need a retrain).
+A profile is each method's config at one scale (`replace(NoGANConfig(), ...)`); the methods are
+those in methods.REGISTRY. Runs live in runs/compare-<profile>-<configs hash>/<method>-<split>-s<seed>/;
+a run whose export exists is skipped, an interrupted one resumes, so a killed compare goes on where
+it stopped. The hash of the profile's training configs in the folder name keeps runs of other
+configs from being reused (`n_eval` is left out of it: evaluation never needs a retrain).
 """
 
 import csv
 import hashlib
 import json
+import os
 import platform
 import shlex
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from fastai.torch_core import default_device
 
-from .callbacks import SaveLastCallback
-from .classify import load_classifier, train_classifier
-from .color import lab_to_model, model_to_rgb, rgb_to_lab
-from .evaluate import classifier_reference, evaluate_checkpoint, evaluation_images
-from .export import load_generator
-from .figures import prediction_grid, training_curves
-from .learner import CHECKPOINT_DIR
-from .nogan import train_nogan
-from .training import check_time, time_budget, train_dcgan, train_unet
+from ..color import lab_to_model, model_to_rgb, rgb_to_lab
+from ..evaluation.evaluate import (
+    classifier_reference,
+    evaluate_checkpoint,
+    evaluation_images,
+)
+from ..evaluation.figures import prediction_grid, training_curves
+from ..methods import REGISTRY, by_rank
+from ..methods.classifier import ClassifierConfig, ClassifierMethod
+from ..methods.dcgan import DCGANConfig
+from ..methods.nogan import (
+    CriticStageConfig,
+    GeneratorStageConfig,
+    JointStageConfig,
+    NoGANConfig,
+)
+from ..methods.unet import UNetConfig
+from ..models import load_generator
+from ..models.classifier import load_classifier
+from ..train.config import config_from_record, config_record
+from ..train.run import check_time, continue_run, time_budget
 
-METHODS = ("unet", "dcgan", "nogan")
-LABELS = {"unet": "U-Net", "dcgan": "DCGAN", "nogan": "NoGAN"}
 SPLITS = ("hue", "random")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A study's scale: the classifier's and each compared method's config (a run's data, split
+    and seed are set per run), and how many images evaluation uses."""
+
+    name: str
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    configs: dict = field(default_factory=dict)  # method name -> its config
+    n_eval: int | None = None  # evaluate on this many evenly spaced images per set; None: all
+
+    def record(self) -> dict:
+        return {"n_eval": self.n_eval, "classifier": config_record(self.classifier),
+                **{name: config_record(config) for name, config in self.configs.items()}}
+
+    def digest(self) -> str:
+        """Hash of the training configs that names the profile's run folder."""
+        training = {k: v for k, v in self.record().items() if k != "n_eval"}
+        return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def profile_from_record(name: str, record: dict) -> Profile:
+    """A profile from a JSON record of Profile.record()'s shape (a `--config` file; tests use tiny
+    ones): every compared method's config, the classifier's, and n_eval."""
+    unknown = sorted(set(record) - {*REGISTRY, "classifier", "n_eval"})
+    if unknown or "classifier" not in record:
+        raise ValueError(f"a profile record has a config for the classifier and any of {', '.join(REGISTRY)} "
+                         f"(and n_eval); got {', '.join(sorted(record))}")
+    configs = {m: config_from_record(REGISTRY[m].config, record[m], f"the profile's {m} config")
+               for m in REGISTRY if m in record}
+    return Profile(name, config_from_record(ClassifierConfig, record["classifier"], "the profile's classifier config"),
+                   configs, record.get("n_eval"))
+
+
+QUICK = dict(n_train=4000, n_val=1000)  # a subset and few epochs: under 15 minutes on a 2-core CPU
+# The method descriptions' scale: all images, tens of epochs. Batches of 256 keep a GPU busy (at 64
+# its steps are launch-bound); the regressors' Adam learning rates scale by sqrt(256 / 64) = 2, the
+# GAN phases keep theirs (docs/usage.md, "Batch size and learning rate"). The U-Net's 10 epochs
+# come from its validation curves (docs/results): at 64 it overfit after the 8th of 20 epochs; at
+# 256 its 7th of 10 is as good (val MSE 0.01116).
 PROFILES = {
-    # a subset and few epochs: under 15 minutes on a 2-core CPU
-    "quick": {"n_train": 4000, "n_val": 1000, "n_eval": 2000, "classifier": {"epochs": 3, "n_train": 10000},
-              "unet": {"epochs": 3}, "dcgan": {"epochs": 3},
-              "nogan": {"gen_epochs": 2, "critic_epochs": 1, "gan_epochs": 2, "val_every": 10}},
-    # the method descriptions' scale: all images, tens of epochs. Batches of 256 keep a GPU busy
-    # (at 64 its steps are launch-bound); the regressors' Adam learning rates scale by
-    # sqrt(256 / 64) = 2, the GAN phases keep theirs (docs/usage.md, "Batch size and learning
-    # rate"). The U-Net's 10 epochs come from its validation curves (docs/results): at 64 it
-    # overfit after the 8th of 20 epochs; at 256 its 7th of 10 is as good (val MSE 0.01116).
-    "full": {"n_train": None, "n_val": None, "n_eval": None, "classifier": {"epochs": 15, "n_train": None},
-             "unet": {"epochs": 10, "bs": 256, "lr": 4e-3}, "dcgan": {"epochs": 20, "bs": 256},
-             "nogan": {"gen_epochs": 10, "gen_lr": 4e-3, "critic_epochs": 3, "critic_lr": 2e-3, "gan_epochs": 2,
-                       "val_every": 10, "bs": 256}},
+    "quick": Profile("quick", replace(ClassifierConfig(), epochs=3, n_train=10000), {
+        "unet": replace(UNetConfig(), epochs=3, **QUICK),
+        "dcgan": replace(DCGANConfig(), epochs=3, **QUICK),
+        "nogan": replace(NoGANConfig(), **QUICK, generator=GeneratorStageConfig(epochs=2),
+                         critic=CriticStageConfig(epochs=1), gan=replace(JointStageConfig(), epochs=2, val_every=10))},
+        n_eval=2000),
+    "full": Profile("full", replace(ClassifierConfig(), epochs=15), {
+        "unet": replace(UNetConfig(), epochs=10, bs=256, lr=4e-3),
+        "dcgan": replace(DCGANConfig(), epochs=20, bs=256),
+        "nogan": replace(NoGANConfig(), bs=256, generator=GeneratorStageConfig(epochs=10, lr=4e-3),
+                         critic=CriticStageConfig(epochs=3, lr=2e-3), gan=replace(JointStageConfig(), epochs=2, val_every=10))}),
 }
+
+
 CHECKPOINTS = ("Which checkpoint each run exports: the U-Net and NoGAN's generator pretraining keep the epoch with the "
                "lowest validation loss (on all 44,430 training images the U-Net overfits after its 8th of 20 epochs, so "
                "the last epoch would understate the method); NoGAN's joint phase exports the checkpoint with the lowest FCD on a "
@@ -62,79 +116,62 @@ METRICS = [("ab_mse", "ab MSE", ".5f"), ("psnr", "PSNR (dB)", ".2f"), ("ssim", "
            ("frechet_classifier_distance", "FCD", ".2f")]
 
 
-def _train(method: str, run: Path, data: Path, split: str, seed: int, settings: dict, force: bool, progress: bool,
-           compile: bool = False):
-    """Train one method into `run` unless its export exists; resume an interrupted run."""
-    common = dict(split=split, n_train=settings["n_train"], n_val=settings["n_val"], seed=seed, progress=progress,
-                  compile=compile)
-    if method == "nogan":
-        return train_nogan(data, run, force=force, classifier=run.parent / "classifier" / "model.safetensors",
-                           log=lambda m: None, **common, **settings["nogan"])[3]
-    if (run / "model.json").exists() and not force:
-        return json.loads((run / "model.json").read_text())
-    resume = not force and SaveLastCallback.state_path(run / CHECKPOINT_DIR).exists()
-    train = train_unet if method == "unet" else train_dcgan
-    return train(data, run, resume=resume, force=not resume, **common, **settings[method])
+def run_config(config, data: Path, split: str, seed: int, classifier: Path):
+    """A method's config of the profile, set for one run of the study."""
+    config = replace(config, data=str(data), split=split, seed=seed)
+    return replace(config, classifier=str(classifier)) if hasattr(config, "classifier") else config
 
 
-def compare(data: Path, profile: str = "quick", seeds=(0,), out: Path | None = None, runs: Path = Path("runs"),
-            force: bool = False, progress: bool = True, log=print, command: str | None = None,
-            settings: dict | None = None, budget: float | None = None, compile: bool = False) -> Path:
-    """Train, evaluate and report; -> the report directory. `settings` replaces the profile's
-    (tests use a tiny one). With `budget` (seconds), training stops at the last epoch boundary
-    that fits and OutOfTime is raised; the same call continues from there. `compile`:
-    torch.compile the models (speed only: not part of the runs' settings hash)."""
-    if profile not in PROFILES and settings is None:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+def compare(data: Path, profile: Profile, seeds=(0,), out: Path | None = None, runs: Path = Path("runs"),
+            force: bool = False, budget: float | None = None, compile: bool = False, **console) -> Path:
+    """Train, evaluate and report; -> the report directory. With `budget` (seconds), training
+    stops at the last epoch boundary that fits and OutOfTime is raised; the same call continues
+    from there. `compile`: torch.compile the models (speed only: not part of the configs hash).
+    `console`: progress (bars), log (a print function), command (as the report shows it)."""
     with time_budget(budget):
-        return _compare(data, profile, seeds, out, runs, force, progress, log, command, settings or PROFILES[profile],
-                        compile)
+        return _compare(data, profile, seeds, Path(out or Path("reports") / profile.name), Path(runs), force, compile,
+                        console)
 
 
-def _compare(data, profile, seeds, out, runs, force, progress, log, command, settings, compile) -> Path:
+def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compile, console: dict) -> Path:
+    progress, log, command = console.get("progress", True), console.get("log", print), console.get("command")
     start, device = time.time(), default_device()  # evaluation where training ran: the GPU when there is one
-    root, out = Path(runs) / f"compare-{profile}-{settings_digest(settings)}", Path(out or Path("reports") / profile)
+    root = runs / f"compare-{profile.name}-{profile.digest()}"
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(seed, split, method) for seed in seeds for split in SPLITS for method in METHODS]
+    methods = [r.name for r in by_rank() if r.name in profile.configs]  # the registered methods the profile sets
+    jobs = [(seed, split, method) for seed in seeds for split in SPLITS for method in methods]
     log(f"[0/{len(jobs) + 1}] CIFAR-10 classifier (feature loss and evaluation)")
     classifier = root / "classifier" / "model.safetensors"
-    if force or not classifier.with_suffix(".json").exists():
-        clf = root / "classifier"
-        resume = not force and SaveLastCallback.state_path(clf / CHECKPOINT_DIR).exists()
-        train_classifier(data, clf, resume=resume, force=not resume, progress=progress, **settings["classifier"])
+    continue_run(ClassifierMethod(replace(profile.classifier, data=str(data)), root / "classifier"), force=force,
+                 progress=progress)
     records, timings, references = [], {}, {}
     for i, (seed, split, method) in enumerate(jobs, 1):
         run = root / f"{method}-{split}-s{seed}"
-        log(f"[{i}/{len(jobs) + 1}] {LABELS[method]}, {split} split, seed {seed} -> {run} "
+        log(f"[{i}/{len(jobs) + 1}] {REGISTRY[method].label}, {split} split, seed {seed} -> {run} "
             f"({(time.time() - start) / 60:.1f} min into this call)")
         t0 = time.time()
-        _train(method, run, data, split, seed, settings, force, progress, compile)
+        config = run_config(profile.configs[method], data, split, seed, classifier)
+        REGISTRY[method].train(config, run, force=force, progress=progress, compile=compile)
         timings[str(run)] = time.time() - t0
         check_time(f"evaluating {run}")
         for which in ("val", "test"):
             key = (split if which == "val" else None, which)
             if key not in references:  # the classifier's view of real and gray images: once per set
-                images = evaluation_images(data, split, which, settings.get("n_eval"))
+                images = evaluation_images(data, split, which, profile.n_eval)
                 references[key] = classifier_reference(load_classifier(classifier)[0], *images, device=device)
             records.append(evaluate_checkpoint(run / "model.safetensors", data, which, classifier=classifier,
                                                out=out / "raw" / f"{run.name}-{which}", reference=references[key],
-                                               n_images=settings.get("n_eval"), device=device))
+                                               n_images=profile.n_eval, device=device))
     for split in SPLITS:
-        comparison_figure(data, split, {m: root / f"{m}-{split}-s{seeds[0]}" / "model.safetensors" for m in METHODS},
+        comparison_figure(data, split, {m: root / f"{m}-{split}-s{seeds[0]}" / "model.safetensors" for m in methods},
                           out / f"comparison-{split}", seed=seeds[0])
-    for split in SPLITS:  # the joint phase's curves with the exported checkpoint marked
+    for split in SPLITS if "nogan" in methods else ():  # the joint phase's curves with the exported checkpoint marked
         shutil.copyfile(root / f"nogan-{split}-s{seeds[0]}" / "3-gan" / "joint_phase.png", out / f"joint-phase-{split}.png")
-    curves = {f"{LABELS[m]} ({split})": history_psnr(root / f"{m}-{split}-s{seeds[0]}") for m in METHODS for split in SPLITS}
+    curves = {f"{REGISTRY[m].label} ({split})": history_psnr(root / f"{m}-{split}-s{seeds[0]}")
+              for m in methods for split in SPLITS}
     training_curves(curves, out / "training_curves.png")
-    write_report(out, records, profile, settings, seeds, data, time.time() - start, timings, command)
+    write_report(out, records, profile, seeds, data, time.time() - start, timings, command)
     return out
-
-
-def settings_digest(settings: dict) -> str:
-    """Hash of the training settings that names a profile's run folder (evaluation settings such
-    as `n_eval` never need a retrain, so they are left out)."""
-    training = {k: v for k, v in settings.items() if k != "n_eval"}
-    return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def history_psnr(run: Path) -> list[tuple[float, float, float]]:
@@ -173,7 +210,7 @@ def comparison_figure(data: Path, split: str, checkpoints: dict[str, Path], stem
     columns = {"gray input": model_to_rgb(l_norm, torch.zeros_like(ab))}
     with torch.no_grad():
         for method, path in checkpoints.items():
-            columns[LABELS[method]] = model_to_rgb(l_norm, load_generator(path)[0](l_norm))
+            columns[REGISTRY[method].label] = model_to_rgb(l_norm, load_generator(path)[0](l_norm))
     columns["ground truth"] = model_to_rgb(l_norm, ab)
     for suffix in (".png", ".pdf"):
         prediction_grid(columns, Path(stem).with_suffix(suffix), title=f"{split} split, validation images")
@@ -195,11 +232,11 @@ def metric_table(records: list[dict], which: str) -> str:
     head = ["method", "split", "seeds"] + [label for _, label, _ in METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for split in SPLITS:
-        for method in METHODS:
+        for method in [r.name for r in by_rank()]:
             rows = [r for r in records if r["set"] == which and r["split"] == split and r["method"] == method]
             if not rows:
                 continue
-            cells = [LABELS[method], split, str(len(rows))]
+            cells = [REGISTRY[method].label, split, str(len(rows))]
             cells += [_mean_std([r[key] for r in rows], fmt) if key in rows[0] else "-" for key, _, fmt in METRICS]
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -213,8 +250,14 @@ def metric_table(records: list[dict], which: str) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, records: list[dict], profile: str, settings: dict, seeds, data: Path, wall: float,
-                 timings: dict, command: str | None):
+def project_path(path) -> str:
+    """A path as a report names it: relative to the project (the working folder), never the
+    absolute path of the machine it ran on; other sources (a download's name) as they are."""
+    return os.path.relpath(path) if os.path.isabs(str(path)) else str(path)
+
+
+def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: Path, wall: float, timings: dict,
+                 command: str | None):
     """report.md + all_metrics.csv/json in `out`."""
     import fastai
 
@@ -228,10 +271,10 @@ def write_report(out: Path, records: list[dict], profile: str, settings: dict, s
                 if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
     dataset = records[0]["dataset"]
     lines = [
-        f"# Colorization comparison: profile `{profile}`",
+        f"# Colorization comparison: profile `{profile.name}`",
         "",
-        f"Dataset: `{dataset}` ({records[0]['dataset_files']} files; prepared at `{data}`). Seeds: {', '.join(map(str, seeds))}. "
-        f"Profile settings: `{json.dumps(settings)}`.",
+        f"Dataset: `{Path(dataset).name}` (`{project_path(dataset)}`, {records[0]['dataset_files']} files; prepared at "
+        f"`{project_path(data)}`). Seeds: {', '.join(map(str, seeds))}. Profile configs: `{json.dumps(profile.record())}`.",
         "",
         f"Command: `{command or ' '.join(map(shlex.quote, sys.argv))}`",
         "",
@@ -239,7 +282,7 @@ def write_report(out: Path, records: list[dict], profile: str, settings: dict, s
         f"torch {torch.__version__}, fastai {fastai.__version__}. Wall time of this call: {wall / 60:.1f} min "
         "(runs done by an earlier call are reused, not retrained).",
         "",
-        f"Classifier (feature loss, accuracy and FCD): `{records[0]['classifier']}`, top-1 "
+        f"Classifier (feature loss, accuracy and FCD): `{project_path(records[0]['classifier'])}`, top-1 "
         f"{records[0]['classifier_test_accuracy']:.3f} on all colour test images (its clean accuracy).",
         "",
         f"## Validation set ({_sizes(records, 'val')} images per split)",
@@ -275,7 +318,7 @@ def write_report(out: Path, records: list[dict], profile: str, settings: dict, s
         "Sum of the epoch times in the run's history.csv files (all calls, a resumed run included), "
         "and the wall time this call spent on it (training if needed, export, evaluation):",
         "",
-        *[f"- `{run}`: {training_seconds(Path(run)) / 60:.1f} min of epochs; this call {seconds / 60:.1f} min"
+        *[f"- `{project_path(run)}`: {training_seconds(Path(run)) / 60:.1f} min of epochs; this call {seconds / 60:.1f} min"
           for run, seconds in timings.items()],
         "",
         "Raw numbers: `all_metrics.csv`, `all_metrics.json`, `raw/`.",

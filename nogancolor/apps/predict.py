@@ -12,15 +12,17 @@ import numpy as np
 import torch
 from fastprogress.fastprogress import progress_bar
 
+from ..data.folder import IMAGE_SUFFIXES
+from ..methods import by_preference
 from .colorize import Colorizer, ImageError, open_image, save_image, side_by_side
-from .data.folder import IMAGE_SUFFIXES
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
-METHOD_PREFERENCE = ("nogan", "unet", "dcgan")
 
 
-def find_model(root: Path = Path("runs"), methods=METHOD_PREFERENCE) -> Path | None:
-    """The best exported generator under `root` by the order of `methods`, then val PSNR."""
+def find_model(root: Path = Path("runs"), methods: tuple[str, ...] | None = None) -> Path | None:
+    """The best exported generator under `root` by the order of `methods` (default: the
+    registry's preference), then val PSNR."""
+    methods = methods or by_preference()
     found = []
     for config_path in Path(root).glob("**/model.json"):
         try:

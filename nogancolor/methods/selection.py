@@ -12,11 +12,11 @@ subset, beside the PSNR on the whole validation set; `select_checkpoint` applies
 import torch
 from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback
-from fastai.learner import Recorder
 
-from .callbacks import TrainedEpochCallback, evenly_spaced_valid
-from .color import model_to_rgb
-from .evaluate import classify, colorfulness, frechet_distance
+from ..color import model_to_rgb
+from ..evaluation.metrics import classify, colorfulness, frechet_distance
+from ..train import orders
+from ..train.callbacks import TrainedEpochCallback, evenly_spaced_valid
 
 RULES = ("fcd", "psnr")
 REALISM_COLUMNS = ("colorfulness", "fcd")
@@ -43,7 +43,7 @@ class RealismMetrics(Callback):
     progress table, history.csv and trackers see them). The real images' features are computed
     once; the subset is a fixed one, so the curves move with the model only."""
 
-    order = Recorder.order + 2  # after the Recorder's and LogGANParts' columns
+    order = orders.REALISM_COLUMNS
 
     def __init__(self, classifier: torch.nn.Module, n: int = 1000, bs: int = 250):
         self.classifier, self.n, self.bs = classifier.eval().requires_grad_(False), n, bs

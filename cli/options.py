@@ -1,0 +1,96 @@
+"""Command-line options made from a config's fields, so that each default and its help text are
+declared once, in the config (`nogancolor.train.config.setting`).
+
+    @train_app.command("unet")
+    @config_options(UNetConfig)
+    def train_unet(config: UNetConfig, out: ..., resume: ...): ...
+
+gives `train unet` one option per field of UNetConfig (`--epochs`, `--lr`, ...) and calls the
+command with the config they make. A nested config (NoGAN's stages) gives its fields as options
+too, named by the parent field's `cli` map ({"epochs": "gen_epochs"}, the rest unprefixed).
+"""
+
+import dataclasses
+import functools
+import inspect
+import types
+from enum import Enum
+from typing import Annotated, Optional, Union, get_args, get_origin
+
+import typer
+
+
+def _choices(name: str, values: tuple) -> type[Enum]:
+    return Enum(name.title().replace("_", ""), {str(v): str(v) for v in values}, type=str)
+
+
+def _base_type(kind):
+    """int | None -> (int, True); int -> (int, False)."""
+    if get_origin(kind) in (Union, types.UnionType):
+        inner = [a for a in get_args(kind) if a is not type(None)]
+        return inner[0], True
+    return kind, False
+
+
+def config_fields(cls, names: dict | None = None, path: tuple = ()):
+    """-> [(option name, field path, field)] for every leaf field of `cls`, nested ones included."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(f.type):
+            rows += config_fields(f.type, f.metadata.get("cli", {}), path + (f.name,))
+        else:
+            rows.append(((names or {}).get(f.name, f.metadata.get("cli", f.name)), path + (f.name,), f))
+    return rows
+
+
+def option_parameter(name: str, f: dataclasses.Field, default) -> inspect.Parameter:
+    """The Typer option for one config field, with its default, help, bounds and choices."""
+    kind, optional = _base_type(f.type)
+    bounds = {k: f.metadata[k] for k in ("min", "max") if k in f.metadata}
+    if "choices" in f.metadata:
+        kind = _choices(name, f.metadata["choices"])
+        default = kind(default)
+    annotation = Annotated[Optional[kind] if optional else kind, typer.Option(help=f.metadata.get("help"), **bounds)]
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def build_config(cls, values: dict, path: tuple = ()):
+    """The `cls` config from option values keyed by field path."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(f.type):
+            kwargs[f.name] = build_config(f.type, values, path + (f.name,))
+        elif path + (f.name,) in values:
+            value = values[path + (f.name,)]
+            kwargs[f.name] = value.value if isinstance(value, Enum) else value
+    return cls(**kwargs)
+
+
+def config_options(cls, defaults: dict | None = None):
+    """Decorator: the command's first parameter, `config`, becomes one option per field of `cls`
+    (its other parameters stay as they are). `defaults`: option defaults that differ from the
+    config's, by option name."""
+    fields = config_fields(cls)
+    template = cls()
+
+    def default_of(path):
+        value = template
+        for part in path:
+            value = getattr(value, part)
+        return value
+
+    def decorate(command):
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in list(inspect.signature(command).parameters.values())[1:]]
+        options = [option_parameter(name, f, (defaults or {}).get(name, default_of(path))) for name, path, f in fields]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs):
+            values = {path: kwargs.pop(name) for name, path, _ in fields}
+            return command(build_config(cls, values), **kwargs)
+
+        wrapper.__signature__ = inspect.Signature([*options, *own])
+        wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}
+        del wrapper.__wrapped__  # Typer must read the signature above, not the command's
+        return wrapper
+
+    return decorate

@@ -1,0 +1,1 @@
+"""What users run on their own images: colorize, predict (files, folders, videos), serve (web page)."""

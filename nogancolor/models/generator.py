@@ -1,0 +1,46 @@
+"""Generators by name: the small U-Net of the method description or fastai's DynamicUnet, built
+from a config and loaded from an exported file."""
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..color import rgb_output_to_ab
+from ..files import load_weights, read_config
+from .dynamic import dynamic_unet
+from .unet import UNet
+
+SMALL_ARCH = "unet"
+
+
+class RGBAsAB(nn.Module):
+    """Wraps a generator of RGB (3 channels in [-1, 1]) so it gives scaled ab like the others:
+    predict, evaluate and the metrics then keep the input's exact L for every method."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        return rgb_output_to_ab(self.net(l_norm))
+
+
+def build_generator(arch: str = SMALL_ARCH, img_size=(32, 32), pretrained: bool = False, output: str = "ab", **kwargs):
+    """The generator named by a config: "unet" (small U-Net) or any encoder name for DynamicUnet;
+    `output="rgb"`: a 3-channel RGB generator seen through RGBAsAB."""
+    if output == "rgb":
+        return RGBAsAB(build_generator(arch, img_size, pretrained, out_channels=3, **kwargs))
+    if arch == SMALL_ARCH:
+        return UNet(**kwargs)
+    if "out_channels" in kwargs:
+        kwargs["n_out"] = kwargs.pop("out_channels")
+    return dynamic_unet(arch, pretrained=pretrained, img_size=img_size, **kwargs)
+
+
+
+def load_generator(path: Path) -> tuple[nn.Module, dict]:
+    """-> (model in eval mode, its model.json) from an exported generator (.safetensors or .json path)."""
+    config = read_config(path)
+    model = build_generator(config["arch"], img_size=config["img_size"], output=config.get("output", "ab"), **config["arch_kwargs"])
+    return load_weights(model, path), config

@@ -1,0 +1,1 @@
+"""The comparison of the methods: train each on both splits and seeds, evaluate, report."""

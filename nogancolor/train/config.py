@@ -1,0 +1,44 @@
+"""Configs: each method's settings as one frozen dataclass, every default declared once with the
+sentence that explains it (as nanoGPT's GPTConfig), by `setting`. The command line makes its
+options from these fields (cli/options.py), a run stores its config as run.json and its export as
+the "config" entry of model.json, and `config_from_record` reads either back, nested configs included.
+"""
+
+import dataclasses
+from typing import Any, TypeVar
+
+C = TypeVar("C")
+
+
+def setting(default: Any, help: str, **option) -> Any:
+    """A config field: its default, what it does (the `--help` text), and for the command line
+    `min`/`max`, `choices` (a tuple of allowed values) or `cli` (the option's name, when it is
+    not the field's). A dataclass default (a nested config) is made fresh for each config."""
+    metadata = {"help": help, **option}
+    if dataclasses.is_dataclass(default):
+        return dataclasses.field(default_factory=lambda: default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+class ConfigError(ValueError):
+    """A stored config this version cannot read; the message says what to do."""
+
+
+def config_record(config) -> dict:
+    """The JSON-safe record of a config (nested configs as nested dicts)."""
+    return dataclasses.asdict(config)
+
+
+def config_from_record(cls: type[C], record: dict, where: str = "the stored config") -> C:
+    """Rebuild a `cls` config from its record; settings this version does not know are refused
+    in one line (a run from another version is started over, never misread)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(record) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where} was written by another version of nogancolor (unknown settings: "
+                          f"{', '.join(unknown)}); start it over with --force")
+    values = {}
+    for name, value in record.items():
+        kind = fields[name].type
+        values[name] = config_from_record(kind, value, where) if dataclasses.is_dataclass(kind) else value
+    return cls(**values)

@@ -1,0 +1,178 @@
+"""One training run: a directory, resumable, ending in an export; and the contract every method
+implements for it.
+
+A run directory holds run.json (the method's config), checkpoints/ (last + its epoch, and best
+where the method keeps one), history.csv, val_grid.png and, when finished, the method's export
+(model.safetensors + model.json). `run_training` does this for every method; a `Method` only
+says how to load its data, build its Learner, fit it and export it.
+"""
+
+import json
+import time
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
+from pathlib import Path
+
+from fastai.learner import Learner
+from fastai.torch_core import default_device, rank_distrib, set_seed
+
+from ..files import write_json
+from .callbacks import ContinueFromEpoch, SaveLastCallback, StopBeforeDeadline
+from .config import ConfigError, config_from_record, config_record
+from .distributed import barrier, distributed_fit, is_distributed, start_processes
+from .learner import CHECKPOINT_DIR
+
+
+class RunError(RuntimeError):
+    """A run directory in a state the requested action cannot use; the message says what to do."""
+
+
+class OutOfTime(RunError):
+    """The time budget ran out: every finished epoch is checkpointed and the same call continues."""
+
+
+DEADLINE: ContextVar[float | None] = ContextVar("deadline", default=None)
+
+
+@contextmanager
+def time_budget(seconds: float | None):
+    """Inside, training stops at the first epoch boundary from which another epoch would end
+    after `seconds` from now, raising OutOfTime (None: no limit)."""
+    token = DEADLINE.set(None if seconds is None else time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        DEADLINE.reset(token)
+
+
+def check_time(what: str) -> None:
+    """Raise OutOfTime when the budget has run out, before starting `what`."""
+    deadline = DEADLINE.get()
+    if deadline is not None and time.monotonic() >= deadline:
+        raise OutOfTime(f"time budget used up before {what}; finished epochs are saved, run the same command again to continue")
+
+
+class Method:
+    """What a method says about one run; `run_training` does the rest (run folder, seed, resume,
+    time budget, several processes, checkpoints). `config` is a frozen dataclass, stored as
+    run.json and read back by a resumed run; `out` is the run folder. To add a method, subclass
+    this in a module of nogancolor/methods/ (docs/usage.md shows a template):
+
+    - `dataloaders(device)` -> the run's DataLoaders;
+    - `build(dls)` -> its Learner, with `path` at `out`;
+    - `n_epochs(dls)` -> epochs to train (default: `config.epochs`);
+    - `fit(learn, n_epoch, cbs)` trains (default: one-cycle at `config.lr`);
+    - `export(learn, dls)` writes the result and returns its record (model.json's contents).
+    """
+
+    def __init__(self, config, out: Path, compile: bool = False):
+        self.config, self.out, self.compile = config, Path(out), compile
+
+    def dataloaders(self, device=None):
+        raise NotImplementedError
+
+    def build(self, dls) -> Learner:
+        raise NotImplementedError
+
+    def n_epochs(self, dls) -> int:
+        return self.config.epochs
+
+    def fit(self, learn: Learner, n_epoch: int, cbs: list) -> None:
+        learn.fit_one_cycle(n_epoch, self.config.lr, cbs=cbs)
+
+    def export(self, learn: Learner, dls) -> dict:
+        raise NotImplementedError
+
+    def export_path(self) -> Path:
+        """Where `export` writes; the run is finished once its .json exists."""
+        return self.out / "model.safetensors"
+
+
+def open_run(method: Method, resume: bool, force: bool):
+    """-> (saved state or None, first epoch to train), writing nothing: a resumed run reads its
+    config back from run.json into `method`; a new one may not overwrite a run without `force`."""
+    out = method.out
+    state_file = SaveLastCallback.state_path(out / CHECKPOINT_DIR)
+    if resume:
+        if not state_file.exists():
+            raise RunError(f"{out} has no finished epoch to resume from; start it over with --force")
+        try:
+            method.config = config_from_record(type(method.config), json.loads((out / "run.json").read_text()),
+                                               f"{out / 'run.json'}")
+        except ConfigError as e:
+            raise RunError(str(e)) from None
+        state = json.loads(state_file.read_text())
+        return state, state["epoch"] + 1
+    if (out / "run.json").exists() and not force:  # also a run still in its first epoch
+        raise RunError(f"{out} already holds a run; continue it with --resume or start over with --force")
+    return None, 0
+
+
+def start_run(method: Method) -> None:
+    """Clear what a replaced run left and write run.json, which marks the directory as a run.
+    Called once data and model are built, so a start that fails leaves no run behind."""
+    out = method.out
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in [out / "history.csv", *(out / CHECKPOINT_DIR).glob("*")]:
+        stale.unlink(missing_ok=True)
+    write_json(out / "run.json", config_record(method.config))
+
+
+def run_training(method: Method, resume: bool = False, force: bool = False, progress: bool = True,
+                 device=None) -> dict | None:
+    """Train `method` in its run folder and export it; -> the export's record (None in all but
+    the first of several processes, which alone writes). `resume` continues from the last
+    finished epoch; `force` replaces a run already there. The best checkpoint is loaded before
+    the export where the Learner keeps one, else the last epoch is exported."""
+    start_processes(device or default_device())  # several processes (accelerate launch): rank 0 writes the run
+    state, start_epoch = open_run(method, resume, force)
+    barrier()
+    set_seed(method.config.seed, reproducible=True)
+    dls = method.dataloaders(device)
+    learn = method.build(dls)
+    n_epoch = method.n_epochs(dls)
+    keeps_best = hasattr(learn, "save_model")
+    if state is None:
+        if rank_distrib() == 0:
+            start_run(method)
+        barrier()
+    else:
+        learn.load("last", with_opt=True)
+        if keeps_best:
+            learn.save_model.best = state["best"]
+    if start_epoch < n_epoch:
+        check_time(f"training {method.out}")
+        deadline = DEADLINE.get()
+        cbs = [ContinueFromEpoch(start_epoch, n_epoch)] + ([StopBeforeDeadline(deadline)] if deadline else [])
+        distributed = distributed_fit(learn) if is_distributed() else nullcontext()
+        with distributed, (nullcontext() if progress else learn.no_bar()):
+            try:
+                method.fit(learn, n_epoch - start_epoch, cbs)
+            except StopBeforeDeadline.Stop:
+                raise OutOfTime(f"time budget reached in {method.out}: finished epochs are saved, run the same "
+                                "command again to continue") from None
+    barrier()  # every process has finished its epochs and rank 0 has saved them
+    if keeps_best:
+        learn.load("best", with_opt=False)
+    record = method.export(learn, dls) if rank_distrib() == 0 else None  # the other processes export nothing
+    barrier()
+    return record
+
+
+def next_step(method: Method, force: bool = False) -> str:
+    """What `continue_run` will do with `method`'s run: "skipped" (already exported), "resumed"
+    (from its last finished epoch) or "trained" (from the start; always with `force`)."""
+    if force:
+        return "trained"
+    if method.export_path().with_suffix(".json").exists():
+        return "skipped"
+    return "resumed" if SaveLastCallback.state_path(method.out / CHECKPOINT_DIR).exists() else "trained"
+
+
+def continue_run(method: Method, force: bool = False, progress: bool = True, device=None) -> tuple[dict | None, str]:
+    """Make sure `method`'s run is finished; -> (its export's record, `next_step`'s answer)."""
+    step = next_step(method, force)
+    if step == "skipped":
+        return json.loads(method.export_path().with_suffix(".json").read_text()), step
+    record = run_training(method, resume=step == "resumed", force=step == "trained", progress=progress, device=device)
+    return record, step

@@ -1,0 +1,88 @@
+"""The package's folders name roles in an order: a module imports only from its own role or lower
+ones, and no chain of imports comes back to where it started (read from the source with ast)."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "nogancolor"
+# lowest first: the two shared basics at the top of the package (colour conversion, files), then
+# the folders in the order they may build on each other
+ROLES = ("", "data", "models", "evaluation", "train", "methods", "study", "apps")
+
+
+def module_name(path: Path) -> str:
+    parts = ("nogancolor", *path.relative_to(PACKAGE).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """The nogancolor modules `path` imports, at the top or inside functions."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            if target.startswith("nogancolor"):
+                found.add(target)
+                found.update(f"{target}.{a.name}" for a in node.names if (PACKAGE.parent / f"{target}.{a.name}".replace(".", "/")).with_suffix(".py").exists())
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("nogancolor"))
+    return found - {name}
+
+
+def role(module: str) -> int:
+    parts = module.split(".")
+    folder = parts[1] if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()) else ""
+    return ROLES.index(folder)
+
+
+GRAPH = {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def test_every_module_is_in_a_role_folder_or_one_of_the_two_basics():
+    top = sorted(m for m in GRAPH if m.count(".") == 1 and not (PACKAGE / m.split(".")[1]).is_dir())
+    assert top == ["nogancolor.color", "nogancolor.files"]
+    assert {role(m) for m in GRAPH} == set(range(len(ROLES)))
+
+
+def test_no_module_imports_from_a_higher_role():
+    upward = [f"{m} ({ROLES[role(m)] or 'top'}) imports {t} ({ROLES[role(t)]})"
+              for m, targets in GRAPH.items() for t in targets if role(t) > role(m)]
+    assert upward == []
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A chain of imports that comes back to its start, or None."""
+    done, stack = set(), []
+
+    def visit(module):
+        if module in stack:
+            return stack[stack.index(module):] + [module]
+        if module in done:
+            return None
+        stack.append(module)
+        for target in sorted(graph.get(module, ())):
+            if cycle := visit(target):
+                return cycle
+        stack.pop()
+        done.add(module)
+        return None
+
+    return next((cycle for module in sorted(graph) if (cycle := visit(module))), None)
+
+
+def test_no_import_cycles():
+    assert find_cycle(GRAPH) is None
+
+
+def test_the_checker_finds_cycles_and_resolves_relative_imports():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+    assert "nogancolor.models.generator" in GRAPH["nogancolor.models"]  # from .generator import ...
+    assert "nogancolor.files" in GRAPH["nogancolor.models.generator"]  # from ..files import ...
+    assert role("nogancolor.train.run") > role("nogancolor.models.unet") > role("nogancolor.files")

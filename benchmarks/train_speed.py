@@ -13,8 +13,9 @@ Three steps, each as a hand-written loop and as our Learner (`colorization_learn
 It prints images/s, the Learner/plain ratio and the host reads per Learner step (values read to
 Python or copied to the CPU, counted by `nogancolor.train.on_device.count_host_reads`; on CUDA also
 the syncs `torch.cuda.set_sync_debug_mode` reports). Precision is what `--precision auto` picks:
-fp32 on CPU, bf16 autocast + channels_last on CUDA. On CPU it also prints the data pipeline,
-Adam and matmul figures and the U-Net table over precisions and memory formats.
+bf16 where it is native and measured faster (CPU or GPU), else fp32; channels_last on CUDA. On
+CPU it also prints the data pipeline, Adam and matmul figures and the U-Net table over
+precisions and memory formats.
 """
 
 import argparse

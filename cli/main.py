@@ -14,7 +14,9 @@ from cli.options import config_options
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
 
 # Every default is declared once, in the method's config; the options below read it from there.
+from nogancolor.apps.colorize import IMAGES_PER_CALL
 from nogancolor.data import DEFAULT_DATA_DIR
+from nogancolor.evaluation.evaluate import EVAL_BATCH
 from nogancolor.methods.classifier import ClassifierConfig
 from nogancolor.methods.dcgan import DCGANConfig
 from nogancolor.methods.nogan import NoGANConfig
@@ -237,7 +239,7 @@ def evaluate(
                                                   "distance (skipped if missing).")] = DEFAULT_CLASSIFIER,
     n_images: Annotated[Optional[int], typer.Option(min=1, help="Evaluate an evenly spaced subset of this many images "
                                                                 "(default: the whole set).")] = None,
-    bs: BatchOpt = 256,
+    bs: BatchOpt = EVAL_BATCH,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: cpu).")] = None,
 ):
     """Measure a trained model on a whole set: ab MSE, PSNR, SSIM, ab-error AuC, colorfulness,
@@ -267,7 +269,7 @@ def predict(
     compare: Annotated[bool, typer.Option(help="Write gray input | colour side by side.")] = False,
     smooth: Annotated[float, typer.Option(min=0.0, max=0.99, help="Videos: weight of the previous frame's colour "
                                                                   "(0 = off; 0.5 calms flicker).")] = 0.0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images or frames per model call.")] = 16,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images or frames per model call.")] = IMAGES_PER_CALL,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Folders: redo outputs that already exist (by default they are "
                                                  "skipped, so an interrupted run goes on where it stopped).")] = False,

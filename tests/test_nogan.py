@@ -157,3 +157,21 @@ def _all_val(prepared):
     return dl.after_batch(dl.create_batch([dl.do_item(i) for i in range(len(dl.dataset))]))
 
 
+
+
+def test_the_critic_starts_from_the_seeds_first_draw(nogan_run, prepared, classifier):
+    """Stage 2 loads the pretrained generator before the run is seeded: building it draws random
+    weights, which would otherwise move the critic's initial weights and the batch order."""
+    from fastai.torch_core import set_seed
+
+    from nogancolor.methods.nogan import CriticPretraining, networks
+    from nogancolor.models.critics import PairCritic
+
+    config = tiny(prepared, classifier[0])
+    method = CriticPretraining(config, nogan_run[0], networks(config)[0])
+    set_seed(config.seed, reproducible=True)
+    learn = method.build(method.dataloaders())
+    set_seed(config.seed, reproducible=True)
+    method.dataloaders()
+    expected = PairCritic(nf=config.critic.nf)
+    assert all(torch.equal(a, b) for a, b in zip(learn.model.state_dict().values(), expected.state_dict().values()))

@@ -14,7 +14,7 @@ from fastprogress.fastprogress import progress_bar
 
 from ..data.folder import IMAGE_SUFFIXES
 from ..methods import by_preference
-from .colorize import Colorizer, ImageError, open_image, save_image, side_by_side
+from .colorize import IMAGES_PER_CALL, Colorizer, ImageError, open_image, save_image, side_by_side
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
@@ -60,7 +60,7 @@ def still_to_do(pairs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
     return [(src, dst) for src, dst in pairs if not (dst.is_file() and dst.stat().st_size > 0)]
 
 
-def colorize_images(colorizer: Colorizer, pairs, compare=False, batch_size=16, progress=True) -> list[str]:
+def colorize_images(colorizer: Colorizer, pairs, compare=False, batch_size=IMAGES_PER_CALL, progress=True) -> list[str]:
     """Colorize image files in batches; -> one "name: reason" line per input that failed."""
     failures = []
     chunks = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]

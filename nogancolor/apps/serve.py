@@ -116,8 +116,8 @@ def create_app(colorizers: dict[str, Colorizer], max_upload_mb: float = 20, work
     return app
 
 
-def serve(model_paths: list[Path], host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 20,
-          device=None, render_size: int | None = None, workers: int = 1, queue: int = 8) -> None:
+def serve(model_paths: list[Path], *, host: str, port: int, max_upload_mb: float, device, render_size: int | None,
+          workers: int, queue: int) -> None:
     import uvicorn
 
     colorizers = {}

@@ -7,7 +7,7 @@ import torch
 from fastprogress.fastprogress import progress_bar
 
 from ..files import atomic_write
-from .colorize import Colorizer, ImageError
+from .colorize import IMAGES_PER_CALL, Colorizer, ImageError
 
 
 def _codec(suffix: str) -> str:
@@ -28,7 +28,7 @@ def _batches(frames, n: int):
         yield batch
 
 
-def colorize_video(colorizer: Colorizer, src: Path, dst: Path, smooth: float = 0.0, batch_size: int = 16,
+def colorize_video(colorizer: Colorizer, src: Path, dst: Path, smooth: float = 0.0, batch_size: int = IMAGES_PER_CALL,
                    progress: bool = True) -> int:
     """Write the colorized video to `dst` (via a temporary file, renamed when complete); -> frames.
     `smooth` in [0, 1): weight of the previous frame's ab (0 = off). Odd frame sizes lose their

@@ -34,8 +34,9 @@ from ..models.classifier import DEFAULT_CLASSIFIER, load_classifier
 from .metrics import ab_error_cdf, classify, colorfulness, frechet_distance
 
 SETS = ("val", "test")
+EVAL_BATCH = 256  # images per model call in evaluation (memory, not results, depends on it)
 @torch.no_grad()
-def classifier_reference(classifier, images: torch.Tensor, labels: torch.Tensor, bs: int = 256, device=None) -> dict:
+def classifier_reference(classifier, images: torch.Tensor, labels: torch.Tensor, bs: int = EVAL_BATCH, device=None) -> dict:
     """What the classifier makes of a set's real colour and gray images: the same for every model
     evaluated on that set, so a comparison computes it once."""
     device = torch.device(device or "cpu")
@@ -70,7 +71,7 @@ def evaluation_images(data: Path, split: str, which: str, n: int | None = None) 
 
 
 @torch.no_grad()
-def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, classifier=None, bs: int = 256,
+def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, classifier=None, bs: int = EVAL_BATCH,
                        device=None, progress: bool = False, reference: dict | None = None) -> dict:
     """All metrics of `generator` (L -> scaled ab, eval mode) over uint8 `images` (N,3,H,W).
     `reference`: the set's `classifier_reference`, if already computed."""

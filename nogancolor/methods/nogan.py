@@ -241,9 +241,14 @@ class CriticPretraining(NoGANStage):
 
     stage = 2
 
+    def __init__(self, config: NoGANConfig, out: Path, features, compile: bool = False):
+        super().__init__(config, out, features, compile)
+        # loaded here, before run_training seeds the run: building it draws random initial weights,
+        # which would shift the critic's initial weights and the batch order drawn after the seed
+        self.pretrained = load_generator(stage_export(out, 1))[0]
+
     def build(self, dls):
-        generator, _ = load_generator(stage_export(self.nogan_out, 1))
-        return critic_learner(dls, generator, PairCritic(nf=self.config.critic.nf), self.out,
+        return critic_learner(dls, self.pretrained, PairCritic(nf=self.config.critic.nf), self.out,
                               precision=self.config.precision)
 
     def export(self, learn, dls) -> dict:

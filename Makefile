@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # The whole study: data, the three methods on both splits, evaluation, reports/$(PROFILE)/report.md.
 compare: $(STAMP)
-	$(NOGANCOLOR) data prepare $(DATA_SOURCE)
+	$(NOGANCOLOR) data prepare $(DATA_SOURCE) --out data/cifar10
 	$(NOGANCOLOR) compare --profile $(PROFILE) --seeds $(SEEDS)
 
 benchmark: $(STAMP)

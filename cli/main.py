@@ -15,7 +15,7 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", c
 
 # Every default is declared once, in the method's config; the options below read it from there.
 from nogancolor.apps.colorize import IMAGES_PER_CALL
-from nogancolor.data import DEFAULT_DATA_DIR
+from nogancolor.data import DATASETS, DEFAULT_DATA_DIR
 from nogancolor.evaluation.evaluate import EVAL_BATCH
 from nogancolor.methods.classifier import ClassifierConfig
 from nogancolor.methods.dcgan import DCGANConfig
@@ -34,6 +34,9 @@ train_app = typer.Typer(help="Train a colorization model; each run writes checkp
                         no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
+
+
+Dataset = Enum("Dataset", {name: name for name in DATASETS}, type=str)
 
 
 class Split(str, Enum):
@@ -84,20 +87,27 @@ def user_errors(command):
 def data_prepare(
     path: Annotated[Optional[Path], typer.Option(
         envvar="NOGANCOLOR_DATA",
-        help="Local dataset: a folder with train/ and test/ of class folders, or a .tar.gz of one. Without it, CIFAR-10 is downloaded "
-             "with fastai's untar_data (PNG, lossless).")] = None,
-    out: Annotated[Path, typer.Option(help="Where the prepared dataset (arrays, splits, meta.json) goes.")] = DEFAULT_DATA_DIR,
-    size: Annotated[int, typer.Option(help="Working size; other sizes are centre-cropped and resized.")] = 32,
+        help="Local dataset: a folder with train/ and test/ (or val/) of class folders, or a .tar.gz of one. Without "
+             "it, --dataset is downloaded with fastai's untar_data.")] = None,
+    dataset: Annotated[Dataset, typer.Option(help="What to download without --path: cifar10 (PNG, lossless) or "
+                                                  "imagenette (fast.ai's 10-class ImageNet subset, 160 px).")] = Dataset.cifar10,
+    out: Annotated[Optional[Path], typer.Option(help="Where the prepared dataset (arrays, splits, meta.json) goes "
+                                                     "(default: data/<the dataset's name>).")] = None,
+    size: Annotated[int, typer.Option(help="Working size, a multiple of 32; other sizes are resized and centre-cropped "
+                                           "(aspect kept).")] = 32,
     gray_tol: Annotated[int, typer.Option(help="An image is gray when its channels differ by at most this many "
                                                "uint8 levels everywhere (2: see nogancolor.data.gray).")] = 2,
     val_fraction: Annotated[float, typer.Option(help="Share of colour train images held out for validation.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the random split (the hue split needs none).")] = 0,
+    force: Annotated[bool, typer.Option(help="Replace a folder prepared from another dataset.")] = False,
 ):
     """Decode the images once, drop gray ones, and write the random and hue-stratified splits."""
-    from nogancolor.data import prepare_dataset
+    from nogancolor.data import DATA_ROOT, dataset_name, prepare_dataset
 
-    meta = prepare_dataset(path, out, size=size, gray_tol=gray_tol, val_fraction=val_fraction, seed=seed,
-                           progress=sys.stderr.isatty())
+    source = path or dataset.value
+    out = out or DATA_ROOT / dataset_name(source)
+    meta = prepare_dataset(source, out, size=size, gray_tol=gray_tol, val_fraction=val_fraction, seed=seed,
+                           progress=sys.stderr.isatty(), force=force)
     typer.echo(f"source: {meta['source']}")
     for subset, info in meta["subsets"].items():
         how = "decoded" if info["decoded"] else "unchanged, cache reused"

@@ -1,4 +1,5 @@
 import csv
+import json
 
 import pytest
 from typer.testing import CliRunner
@@ -56,6 +57,34 @@ def test_a_failed_download_is_one_line_with_no_progress_block_before_it(tmp_path
     monkeypatch.setattr(URLs, "CIFAR", "http://127.0.0.1:9/cifar10.tgz")  # refused at once: nothing listens there
     monkeypatch.setenv("FASTAI_HOME", str(tmp_path / "fastai"))
     assert_one_line_error(run("data", "prepare", "--out", tmp_path / "out"), "could not download", "--path")
+
+
+def test_photo_folders_get_their_own_prepared_folder_and_another_one_is_never_replaced(image_folder, tmp_path,
+                                                                                       monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    photos = tmp_path / "my_photos"
+    shutil.copytree(image_folder / "train", photos / "train")
+    shutil.copytree(image_folder / "test", photos / "val")  # the held-out part under fastai's name
+    result = run("data", "prepare", "--path", photos)
+    assert result.exit_code == 0, result.output
+    assert "prepared dataset: data/my_photos" in result.output and (tmp_path / "data/my_photos/meta.json").exists()
+    assert not (tmp_path / "data/cifar10").exists()
+    assert_one_line_error(run("data", "prepare", "--path", image_folder, "--out", "data/my_photos"),
+                          "holds the prepared dataset 'my_photos', not 'tinycifar'", "--force")
+    result = run("data", "prepare", "--path", image_folder, "--out", "data/my_photos", "--force")
+    assert result.exit_code == 0 and json.loads((tmp_path / "data/my_photos/meta.json").read_text())["name"] == "tinycifar"
+
+
+def test_a_size_that_is_not_a_multiple_of_32_and_a_folder_without_held_out_part(image_folder, tmp_path):
+    import shutil
+
+    assert_one_line_error(run("data", "prepare", "--path", image_folder, "--out", tmp_path / "o", "--size", 100),
+                          "--size 100 is not a multiple of 32", "96 or 128")
+    shutil.copytree(image_folder / "train", tmp_path / "only_train" / "train")
+    assert_one_line_error(run("data", "prepare", "--path", tmp_path / "only_train", "--out", tmp_path / "o"),
+                          "no held-out part", "test/ or", "val/")
 
 
 def test_training_on_unprepared_data_says_what_to_do(tmp_path):

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from nogancolor.data import DatasetError, download_cifar, prepare_dataset
+from nogancolor.data import DatasetError, download_dataset, prepare_dataset
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def served_archive(image_folder, tmp_path):
 
 
 def test_download_unpacks_fastai_style_archive(served_archive, tmp_path):
-    root = download_cifar(served_archive, data=tmp_path / "data", archive=tmp_path / "archive")
+    root = download_dataset("cifar10", served_archive, data=tmp_path / "data", archive=tmp_path / "archive")
     assert (root / "train").is_dir() and (root / "test").is_dir()
     meta = prepare_dataset(root, tmp_path / "prepared", progress=False)
     assert meta["subsets"]["train"]["n_color"] == 40
@@ -31,4 +31,36 @@ def test_download_unpacks_fastai_style_archive(served_archive, tmp_path):
 
 def test_download_failure_is_one_clear_error(tmp_path):
     with pytest.raises(DatasetError, match="could not download.*--path"):
-        download_cifar("http://127.0.0.1:9/cifar10.tgz", data=tmp_path / "d", archive=tmp_path / "a")
+        download_dataset("cifar10", "http://127.0.0.1:9/cifar10.tgz", data=tmp_path / "d", archive=tmp_path / "a")
+
+
+def test_imagenette_is_fetched_as_fastai_lays_it_out_and_its_val_part_becomes_the_test_set(image_folder, tmp_path):
+    """fastai's imagenette2 layout: imagenette2-160/{train,val}/<wnid>/*.JPEG, served locally."""
+    import shutil
+
+    from fastai.data.external import URLs
+
+    assert URLs.IMAGENETTE_160.endswith("imagenette2-160.tgz")  # what --dataset imagenette downloads
+    photos = tmp_path / "imagenette2-160"
+    shutil.copytree(image_folder / "train", photos / "train")
+    shutil.copytree(image_folder / "test", photos / "val")
+    site = tmp_path / "site"
+    site.mkdir()
+    with tarfile.open(site / "imagenette2-160.tgz", "w:gz") as tar:
+        tar.add(photos, arcname="imagenette2-160")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        root = download_dataset("imagenette", f"http://127.0.0.1:{server.server_port}/imagenette2-160.tgz",
+                                data=tmp_path / "data", archive=tmp_path / "archive", progress=False)
+    finally:
+        server.shutdown()
+    meta = prepare_dataset(root, tmp_path / "prepared", progress=False)
+    assert meta["name"] == "imagenette2-160" and meta["subsets"]["test"]["n_files"] == 13  # val/: 10 colour, 3 gray
+    assert meta["subsets"]["test"]["n_color"] == 10
+
+
+def test_an_unknown_dataset_name_is_refused_in_words(tmp_path):
+    with pytest.raises(DatasetError, match="unknown dataset 'mnist'; choose one of cifar10, imagenette"):
+        download_dataset("mnist", data=tmp_path / "d", archive=tmp_path / "a")

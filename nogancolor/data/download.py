@@ -1,6 +1,8 @@
-"""Fetch CIFAR-10 with fastai's `untar_data` (PNG folders `train/` and `test/` of classes)."""
+"""Fetch a dataset with fastai's `untar_data` (folders `train/` and `test/` or `val/` of classes),
+or unpack a local archive of one."""
 
 import io
+import shutil
 import tarfile
 from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
@@ -8,41 +10,70 @@ from pathlib import Path
 from .errors import DatasetError
 
 
-def download_cifar(url: str | None = None, data: Path | None = None, archive: Path | None = None,
-                   progress: bool = True) -> Path:
-    """Download and unpack CIFAR-10 (or the archive at `url`) -> the folder holding train/ and test/.
-    Without `progress`, fastdownload's bar stays silent (it prints its first block before the
-    request is even made, so a failed download would leave a stray block above the error)."""
+# what `data prepare --dataset NAME` downloads: the name of its address in fastai's URLs
+DATASETS = {"cifar10": "CIFAR", "imagenette": "IMAGENETTE_160"}
+HELD_OUT = ("test", "val")  # the held-out part's folder, beside train/: it becomes the test set
+
+
+def download_dataset(name: str = "cifar10", url: str | None = None, data: Path | None = None,
+                     archive: Path | None = None, progress: bool = True) -> Path:
+    """Download and unpack a dataset of DATASETS (or the archive at `url`) -> the folder holding
+    train/ and test/ (or val/). Without `progress`, fastdownload's bar stays silent (it prints
+    its first block before the request is even made, so a failed download would leave a stray
+    block above the error)."""
     from fastai.data.external import URLs, untar_data
 
-    url = url or URLs.CIFAR
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or pass --path to a folder")
+    url = url or getattr(URLs, DATASETS[name])
     try:
         with nullcontext() if progress else redirect_stdout(io.StringIO()):
             path = untar_data(url, data=data, archive=archive)
     except Exception as e:  # network, disk and archive errors all mean the same thing to the user
         raise DatasetError(
             f"could not download {url} ({e.__class__.__name__}: {e}); "
-            "check the connection, or pass --path to a local copy with train/ and test/ folders"
+            "check the connection, or pass --path to a local copy with train/ and test/ (or val/) folders"
         ) from e
     return find_dataset_root(path)
 
 
 def find_dataset_root(path: Path) -> Path:
-    """The folder with train/ and test/: `path` itself or its single subfolder (as archives unpack)."""
+    """The folder with train/ and test/ (or val/): `path` itself or its single subfolder (as
+    archives unpack)."""
     path = Path(path)
-    if (path / "train").is_dir():
-        return path
     subdirs = [d for d in path.iterdir() if d.is_dir()] if path.is_dir() else []
-    if len(subdirs) == 1 and (subdirs[0] / "train").is_dir():
-        return subdirs[0]
-    raise DatasetError(f"{path} holds no train/ folder; expected {path}/train/<class>/<images> and {path}/test/...")
+    root = path if (path / "train").is_dir() else subdirs[0] if len(subdirs) == 1 and (subdirs[0] / "train").is_dir() else None
+    if root is None:
+        raise DatasetError(f"{path} holds no train/ folder; expected {path}/train/<class>/<images> and {path}/test/ "
+                           "(or val/)")
+    held_out(root)  # fails in words when there is none
+    return root
+
+
+def held_out(root: Path) -> Path:
+    """The held-out part of a dataset folder, test/ or else val/ (fastai's Imagenette layout)."""
+    for name in HELD_OUT:
+        if (Path(root) / name).is_dir():
+            return Path(root) / name
+    raise DatasetError(f"{root} has train/ but no held-out part: expected {root}/test/ or {root}/val/ of class folders")
+
+
+def dataset_name(source: Path | str) -> str:
+    """The name a dataset is known by: a download's name, or a folder's or archive's file name."""
+    if isinstance(source, str) and source in DATASETS:
+        return source
+    name = Path(source).name
+    for suffix in (".tar.gz", ".tgz", ".tar"):
+        name = name.removesuffix(suffix)
+    return name
 
 
 def unpack_archive(archive: Path, dest: Path) -> Path:
     """Unpack a local .tar.gz of a dataset folder into `dest` once -> the folder with train/."""
     dest = Path(dest)
     done = dest / ".unpacked"
-    if not done.exists():
+    if not done.exists() or done.read_text().strip() != str(Path(archive).resolve()):
+        shutil.rmtree(dest, ignore_errors=True)  # another archive's files
         try:
             with tarfile.open(archive) as tar:
                 tar.extractall(dest, filter="data")

@@ -12,19 +12,25 @@ import numpy as np
 import torch
 
 from ..files import atomic_write, write_json
-from .download import download_cifar, find_dataset_root, unpack_archive
+from .download import DATASETS, dataset_name, download_dataset, find_dataset_root, held_out, unpack_archive
 from .errors import DatasetError
 from .folder import fingerprint, list_images, load_image_folder
 from .gray import DEFAULT_GRAY_TOL, is_gray
 from .splits import SPLIT_KINDS, load_split, save_split, split_indices, split_path
 
-DEFAULT_DATA_DIR = Path("data/cifar10")
-SUBSETS = ("train", "test")
+DATA_ROOT = Path("data")  # each dataset is prepared in data/<its name> unless told otherwise
+DEFAULT_DATA_DIR = DATA_ROOT / "cifar10"
+SUBSETS = ("train", "test")  # "test": the folder's held-out part, test/ or val/
 
 
 def _save_npy(path: Path, array) -> None:
     with atomic_write(path) as tmp, open(tmp, "wb") as f:
         np.save(f, np.ascontiguousarray(array))
+
+
+def prepared_name(meta: dict) -> str:
+    """The name of the dataset a meta record was prepared from (older records name only its folder)."""
+    return meta.get("name") or Path(meta.get("source", "")).name
 
 
 def read_meta(out: Path) -> dict:
@@ -36,39 +42,48 @@ def read_meta(out: Path) -> dict:
 
 
 def prepare_dataset(
-    source: Path | None = None,
+    source: Path | str = "cifar10",
     out: Path = DEFAULT_DATA_DIR,
     size: int = 32,
     gray_tol: int = DEFAULT_GRAY_TOL,
     val_fraction: float = 0.1,
     seed: int = 0,
     progress: bool = True,
+    force: bool = False,
 ) -> dict:
     """Decode, drop gray images, write both splits; -> the dataset's meta record (also in meta.json).
 
-    `source` is a folder with train/ and test/ of class folders, or a .tar.gz of one (unpacked
-    into out/source); None downloads CIFAR-10.
+    `source` is a folder with train/ and test/ (or val/, its held-out part) of class folders, a
+    .tar.gz of one (unpacked into out/source), or the name of a dataset to download (DATASETS).
+    A folder prepared from another dataset is replaced only with `force`.
     """
     out = Path(out)
-    if source is None:
-        root = download_cifar(progress=progress)
+    if size % 32:
+        raise DatasetError(f"--size {size} is not a multiple of 32 (the generators halve it five times); "
+                           f"use {max(32, size // 32 * 32)} or {size // 32 * 32 + 32}")
+    old, name = read_meta(out), dataset_name(source)
+    if old and prepared_name(old) != name and not force:
+        raise DatasetError(f"{out} holds the prepared dataset {prepared_name(old)!r}, not {name!r}: prepare it "
+                           f"elsewhere (--out {DATA_ROOT / name}) or replace it with --force")
+    if isinstance(source, str) and source in DATASETS:
+        root = download_dataset(source, progress=progress)
     elif Path(source).is_file():
         root = unpack_archive(source, out / "source")
     else:
         root = find_dataset_root(source)
     out.mkdir(parents=True, exist_ok=True)
-    old = read_meta(out)
-    meta = {"source": str(Path(root).resolve()), "size": size, "gray_tol": gray_tol, "subsets": {}}
+    meta = {"name": name, "source": str(Path(root).resolve()), "size": size, "gray_tol": gray_tol, "subsets": {}}
     for subset in SUBSETS:
-        files, classes = list_images(root / subset)
-        fp = fingerprint(files, root / subset, size)
+        folder = root / "train" if subset == "train" else held_out(root)
+        files, classes = list_images(folder)
+        fp = fingerprint(files, folder, size)
         previous = old.get("subsets", {}).get(subset, {})
         # what the images were stored as: the JPEG copy of CIFAR-10 and the official PNGs score differently
         file_types = sorted({f.suffix.lower().lstrip(".") for f in files})
         if previous.get("fingerprint") == fp and old.get("gray_tol") == gray_tol and (out / f"{subset}_images.npy").exists():
             meta["subsets"][subset] = previous | {"decoded": False, "file_types": file_types}
             continue
-        images, labels, classes, names = load_image_folder(root / subset, size, progress)
+        images, labels, classes, names = load_image_folder(folder, size, progress)
         gray = is_gray(images, gray_tol)
         _save_npy(out / f"{subset}_images.npy", images[~gray].numpy())
         _save_npy(out / f"{subset}_labels.npy", labels[~gray].numpy())

@@ -297,9 +297,7 @@ def predict(
     )
     from nogancolor.apps.video import colorize_video
 
-    model = model or find_model()
-    if model is None:
-        fail("no trained model under runs/: train one (`nogancolor train nogan`, `train unet` or `train dcgan`) or pass --model")
+    model = model or find_model() or bundled()
     colorizer = Colorizer.from_checkpoint(model, device=device, render_size=render_size)
     pairs = plan(source, output, compare)
     if not pairs:
@@ -351,12 +349,20 @@ def serve(
     from nogancolor.apps.serve import serve as run
 
     check_pool(workers, queue)
-    paths = model or best_per_method()
-    if not paths:
-        fail("no trained model under runs/: train one (`nogancolor train nogan`, `train unet` or `train dcgan`) or pass --model")
+    paths = model or best_per_method() or [bundled()]
     typer.echo(f"serving {len(paths)} model(s) on http://{host}:{port}/ (Ctrl-C stops)")
     run(paths, host=host, port=port, max_upload_mb=max_upload_mb, device=device, render_size=render_size,
         workers=workers, queue=queue)
+
+
+def bundled() -> Path:
+    """The photo model that ships with the package, said in one line (on stderr: outputs stay clean)."""
+    from nogancolor.apps.bundled import bundled_model, describe
+    from nogancolor.files import read_config
+
+    path = bundled_model()
+    typer.echo(f"no trained model under runs/: using the bundled photo model ({describe(read_config(path))})", err=True)
+    return path
 
 
 def report(config: dict | None, out: Path, name: str = "exported"):

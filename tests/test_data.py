@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -103,3 +104,49 @@ def test_subsets_and_decoding_for_show_batch(prepared):
     gray, colour = dls.decode_batch(dls.valid.one_batch(), max_n=2)[0]
     assert gray.shape == colour.shape == (3, 32, 32)
     assert torch.allclose(gray[0], gray[1], atol=1e-3) and not torch.allclose(colour[0], colour[2], atol=1e-2)
+
+
+def test_training_reads_a_memory_mapped_dataset_batch_by_batch(tmp_path):
+    """A prepared array of 98 MB trains while the process's own memory (RssAnon: not the file's
+    pages, which the system may drop) grows by far less: the array is memory-mapped and each
+    batch reads only its rows."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import json, re
+        from pathlib import Path
+        import numpy as np, torch
+        from nogancolor.data import colorization_dls, save_split
+        from nogancolor.data.splits import split_path
+        from nogancolor.models import UNet
+        from nogancolor.train.learner import colorization_learner
+
+        def anon_mb():
+            return int(re.search(r"RssAnon:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+        root, n = Path({str(tmp_path)!r}), 8000
+        images = np.lib.format.open_memmap(root / "train_images.npy", "w+", np.uint8, (n, 3, 64, 64))
+        rng = np.random.default_rng(0)
+        for i in range(0, n, 500):
+            images[i:i + 500] = rng.integers(0, 256, (500, 3, 64, 64), dtype=np.uint8)
+        images.flush()
+        del images
+        np.save(root / "train_labels.npy", np.zeros(n, dtype=np.int64))
+        (root / "meta.json").write_text(json.dumps({{"name": "big", "source": "big", "subsets": {{}}}}))
+        save_split(split_path(root, "hue"), torch.arange(0, n, 2), torch.arange(1, n, 2))
+        torch.set_num_threads(1)
+        warm_up = colorization_dls(root, "hue", bs=100, n_train=300, n_val=100)  # libraries' own first allocations
+        learn = colorization_learner(warm_up, UNet(base=2, depth=3), root, log=False, grid=False, precision="fp32")
+        with learn.no_bar(), learn.no_logging():
+            learn.fit(1, 1e-3)
+            before = anon_mb()
+            learn.dls = colorization_dls(root, "hue", bs=100)  # all 8,000 images
+            learn.fit(1, 1e-3)
+        print(json.dumps({{"grew_mb": anon_mb() - before, "array_mb": n * 3 * 64 * 64 / 2**20}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["array_mb"] > 90 and measured["grew_mb"] < measured["array_mb"] / 3, measured

@@ -180,10 +180,27 @@ def test_compare_puts_gray_beside_colour(checkpoint, tmp_path):
     assert np.abs(left[..., 0] - left[..., 2]).max() == 0 and np.abs(right[..., 0] - right[..., 2]).mean() > 2
 
 
+def test_without_runs_the_bundled_photo_model_is_used_and_said_so(checkpoint, tmp_path, monkeypatch):
+    from nogancolor.apps import bundled
+
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(photo()).save("p.png")
+    monkeypatch.setattr(bundled, "BUNDLED", tmp_path / "pkg" / "photo.safetensors")
+    one_error_line(run("predict", "p.png"), "the bundled photo model is missing", "reinstall")
+    card = {"metrics": {"set": "Imagenette val", "colorfulness_ratio": 0.5, "psnr_gain_db": 1.25}}
+    path = bundled.bundle(checkpoint, card)
+    assert path.stat().st_size < checkpoint.stat().st_size * 0.6  # fp16
+    result = run("predict", "p.png")
+    assert result.exit_code == 0 and Image.open("p_color.png").size == (120, 80), result.output
+    assert ("no trained model under runs/: using the bundled photo model (unet trained on tinycifar at 32x32 px; on "
+            "Imagenette val: colourfulness 0.50x the truth's, RGB PSNR +1.25 dB over the gray input)") in result.output
+    path.write_bytes(b"not safetensors")
+    one_error_line(run("predict", "p.png"), "could not be loaded as safetensors weights")
+
+
 def test_without_model_the_best_trained_one_is_used(checkpoint, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Image.fromarray(photo()).save("p.png")
-    one_error_line(run("predict", "p.png"), "no trained model under runs/")
     for name, method, psnr in [("unet-a", "unet", 20.0), ("nogan-a", "nogan", 18.0), ("nogan-b", "nogan", 19.0), ("dcgan", "dcgan", 30.0)]:
         (Path("runs") / name).mkdir(parents=True)
         (Path("runs") / name / "model.safetensors").write_bytes(checkpoint.read_bytes())
@@ -192,6 +209,12 @@ def test_without_model_the_best_trained_one_is_used(checkpoint, tmp_path, monkey
     assert find_model() == Path("runs/nogan-b/model.safetensors")
     result = run("predict", "p.png")
     assert result.exit_code == 0 and "runs/nogan-b/model.safetensors (nogan, val PSNR 19.00 dB" in result.output
+    (Path("runs") / "photo").mkdir()  # a model trained on photos comes before every thumbnail model
+    (Path("runs") / "photo" / "model.safetensors").write_bytes(checkpoint.read_bytes())
+    config = dict(json.loads(checkpoint.with_suffix(".json").read_text()), method="dcgan", img_size=[64, 64],
+                  metrics={"val_psnr": 10.0})
+    (Path("runs") / "photo" / "model.json").write_text(json.dumps(config))
+    assert find_model() == Path("runs/photo/model.safetensors")
 
 
 def make_video(path: Path, frames: list[np.ndarray], fps: int = 10):

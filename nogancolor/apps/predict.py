@@ -1,8 +1,9 @@
 """`nogancolor predict`: colorize files, folders and videos with a trained model.
 
-Which model: the one given, else the best trained in this project's runs/ folder (NoGAN first,
-then U-Net, then DCGAN; the highest val PSNR among a method's runs). Images keep their size and
-format; videos keep their frame rate. Bad inputs in a folder are listed, the rest are done.
+Which model: the one given, else the best trained in this project's runs/ folder (photo models
+before thumbnail ones; NoGAN first, then U-Net, then DCGAN; the highest val PSNR among a method's
+runs), else the photo model bundled with the package. Images keep their size and format; videos
+keep their frame rate. Bad inputs in a folder are listed, the rest are done.
 """
 
 import json
@@ -20,8 +21,9 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
 def find_model(root: Path = Path("runs"), methods: tuple[str, ...] | None = None) -> Path | None:
-    """The best exported generator under `root` by the order of `methods` (default: the
-    registry's preference), then val PSNR."""
+    """The best exported generator under `root`: one trained at photo sizes (more than 32 px)
+    before a thumbnail model, then by the order of `methods` (default: the registry's
+    preference), then val PSNR."""
     methods = methods or by_preference()
     found = []
     for config_path in Path(root).glob("**/model.json"):
@@ -30,9 +32,10 @@ def find_model(root: Path = Path("runs"), methods: tuple[str, ...] | None = None
         except (OSError, ValueError):
             continue
         if config.get("method") in methods and config_path.with_suffix(".safetensors").exists():
+            thumbnails = max(config.get("img_size", [32])) <= 32
             rank = methods.index(config["method"])
-            found.append((rank, -config.get("metrics", {}).get("val_psnr", 0.0), str(config_path)))
-    return Path(min(found)[2]).with_suffix(".safetensors") if found else None
+            found.append((thumbnails, rank, -config.get("metrics", {}).get("val_psnr", 0.0), str(config_path)))
+    return Path(min(found)[-1]).with_suffix(".safetensors") if found else None
 
 
 def is_video(path: Path) -> bool:

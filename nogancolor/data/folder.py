@@ -55,17 +55,20 @@ def decode_image(path: Path, size: int) -> np.ndarray:
         return np.asarray(img, dtype=np.uint8)
 
 
-def load_image_folder(root: Path, size: int = 32, progress: bool = True):
-    """-> (images uint8 (N,3,size,size), labels int64 (N,), class names, relative file names)."""
+def load_image_folder(root: Path, size: int = 32, progress: bool = True, out: Path | None = None):
+    """-> (images uint8 (N,3,size,size), labels int64 (N,), class names, relative file names).
+    With `out`, the images are decoded straight into that .npy file, memory-mapped, so memory
+    does not grow with the number of images."""
     root = Path(root)
     files, classes = list_images(root)
-    images = np.empty((len(files), size, size, 3), dtype=np.uint8)
+    shape = (len(files), 3, size, size)
+    images = np.empty(shape, np.uint8) if out is None else np.lib.format.open_memmap(out, "w+", np.uint8, shape)
     labels = np.empty(len(files), dtype=np.int64)
     class_index = {c: i for i, c in enumerate(classes)}
     bad = []
     for i in progress_bar(range(len(files)), leave=False) if progress else range(len(files)):
         try:
-            images[i] = decode_image(files[i], size)
+            images[i] = decode_image(files[i], size).transpose(2, 0, 1)
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             bad.append(f"{files[i].relative_to(root)} ({e.__class__.__name__})")
         labels[i] = class_index[files[i].parent.name]
@@ -75,4 +78,4 @@ def load_image_folder(root: Path, size: int = 32, progress: bool = True):
             "the copy is corrupt: download it again or delete those files"
         )
     names = [str(f.relative_to(root)) for f in files]
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels), classes, names
+    return torch.from_numpy(images), torch.from_numpy(labels), classes, names

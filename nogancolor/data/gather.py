@@ -2,8 +2,9 @@
 
 fastai's stock loader fetches every item in Python and collates the batch on the host: about
 12,000 images/s on our CPUs, far below what a GPU trains the small U-Net at. Our items are
-indices into uint8 tensors already in memory, so a batch is just `tensor[idx]`. `GatherDL` moves
-the tensors of its items to its device once, draws a seeded permutation there each epoch (from
+indices into uint8 tensors (in memory or memory-mapped), so a batch is just `tensor[idx]`.
+`GatherDL` moves the tensors of its items to a GPU once (on the CPU it reads each batch's rows
+from them), draws a seeded permutation on its device each epoch (from
 fastai's per-loader rng, so `set_seed` gives the same batches), and cuts it into batches; the
 batch transforms (the Lab conversion) then run on the same device. The item path of fastai
 stays intact, so `show_batch`, `one_batch`, `get_preds`, `test_dl` and `lr_find` work as usual.
@@ -27,18 +28,24 @@ class GatherDL(TfmdDL):
     def _where(self) -> torch.device:
         return self.device or torch.device("cpu")
 
-    def placed(self) -> tuple[torch.Tensor, ...]:
-        """This loader's items' rows of each source, in item order, on its device; copied once
-        per device (a tensor that two sources share is copied once)."""
+    def placed(self) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
+        """-> (the items' rows, the sources) for batches on this loader's device. On a GPU, each
+        source's item rows are copied there once (rows None: positions index them directly; a
+        tensor two sources share is copied once). On the CPU the sources stay as they are and a
+        batch reads its rows from them: a memory-mapped dataset is read batch by batch, never
+        held whole in memory."""
         device = self._where()
         if self._placed is None or self._placed[0] != device:
             items = torch.as_tensor(list(self.dataset.items), dtype=torch.long)
-            copies = {}
-            for source in self.sources:
-                if id(source) not in copies:
-                    copies[id(source)] = source[items].to(device)
-            self._placed = (device, tuple(copies[id(s)] for s in self.sources))
-        return self._placed[1]
+            if device.type == "cpu":
+                self._placed = (device, items, self.sources)
+            else:
+                copies = {}
+                for source in self.sources:
+                    if id(source) not in copies:
+                        copies[id(source)] = source[items].to(device)
+                self._placed = (device, None, tuple(copies[id(s)] for s in self.sources))
+        return self._placed[1:]
 
     def get_idxs(self):
         """Positions of this epoch's items: a permutation drawn on the device when shuffling."""
@@ -57,12 +64,13 @@ class GatherDL(TfmdDL):
     def create_batches(self, samps):
         """One gather per batch. `samps` is our permutation, or any sequence of positions (fastai's
         DistributedDL hands over each process's share as a list)."""
-        placed = self.placed()
+        rows, sources = self.placed()
         if not torch.is_tensor(samps):
             samps = torch.tensor([int(i) for i in samps], dtype=torch.long)
-        samps = samps.to(placed[0].device)
+        samps = samps.to(self._where())
         n_parts = len(self.dataset.tls)  # 1 for a test_dl of inputs only
         for idx in samps.split(self.bs):
             if self.drop_last and len(idx) < self.bs:
                 return
-            yield tuple(source[idx] for source in placed[:n_parts])
+            at = idx if rows is None else rows[idx]
+            yield tuple(source[at].to(self._where()) for source in sources[:n_parts])

@@ -21,6 +21,19 @@ from .splits import SPLIT_KINDS, load_split, save_split, split_indices, split_pa
 DATA_ROOT = Path("data")  # each dataset is prepared in data/<its name> unless told otherwise
 DEFAULT_DATA_DIR = DATA_ROOT / "cifar10"
 SUBSETS = ("train", "test")  # "test": the folder's held-out part, test/ or val/
+CHUNK = 1024  # images handled at once where a whole dataset would not fit in memory
+
+
+def save_rows(path: Path, source: torch.Tensor, keep: torch.Tensor) -> None:
+    """Write the rows of `source` where `keep` is True as a .npy file, CHUNK rows at a time
+    (`source` may be memory-mapped: memory stays one chunk whatever its size)."""
+    rows = keep.nonzero().flatten()
+    with atomic_write(path) as tmp:
+        dest = np.lib.format.open_memmap(tmp, "w+", np.uint8, (len(rows), *source.shape[1:]))
+        for start in range(0, len(rows), CHUNK):
+            dest[start:start + CHUNK] = source[rows[start:start + CHUNK]].numpy()
+        dest.flush()
+        del dest
 
 
 def _save_npy(path: Path, array) -> None:
@@ -83,9 +96,12 @@ def prepare_dataset(
         if previous.get("fingerprint") == fp and old.get("gray_tol") == gray_tol and (out / f"{subset}_images.npy").exists():
             meta["subsets"][subset] = previous | {"decoded": False, "file_types": file_types}
             continue
-        images, labels, classes, names = load_image_folder(folder, size, progress)
-        gray = is_gray(images, gray_tol)
-        _save_npy(out / f"{subset}_images.npy", images[~gray].numpy())
+        decoded = out / f".{subset}_decoded.npy"
+        images, labels, classes, names = load_image_folder(folder, size, progress, out=decoded)
+        gray = torch.cat([is_gray(chunk, gray_tol) for chunk in images.split(CHUNK)])
+        save_rows(out / f"{subset}_images.npy", images, ~gray)
+        del images
+        decoded.unlink()
         _save_npy(out / f"{subset}_labels.npy", labels[~gray].numpy())
         meta["subsets"][subset] = {
             "fingerprint": fp,
@@ -97,7 +113,7 @@ def prepare_dataset(
             "decoded": True,
             "file_types": file_types,
         }
-    train_images = torch.from_numpy(np.load(out / "train_images.npy"))
+    train_images = torch.from_numpy(np.load(out / "train_images.npy", mmap_mode="c"))
     meta["splits"] = {}
     for kind in SPLIT_KINDS:
         options = {"kind": kind, "val_fraction": val_fraction, "seed": seed if kind == "random" else None,
@@ -120,14 +136,14 @@ def _split_options(path: Path) -> dict | None:
 
 
 def load_prepared(path: Path, subset: str = "train"):
-    """-> (images uint8 (N,3,S,S), labels (N,), meta) of a prepared dataset directory."""
+    """-> (images uint8 (N,3,S,S), memory-mapped; labels (N,); meta) of a prepared dataset directory."""
     path = Path(path)
     meta = read_meta(path)
     if not meta:
         hint = f" --path {path}" if (path / "train").is_dir() else ""
         raise DatasetError(f"{path} is not a prepared dataset; run `nogancolor data prepare{hint} --out {path}` first")
-    try:
-        images = np.load(path / f"{subset}_images.npy")
+    try:  # memory-mapped: a batch reads only its rows, so a dataset larger than memory trains
+        images = np.load(path / f"{subset}_images.npy", mmap_mode="c")
         labels = np.load(path / f"{subset}_labels.npy")
     except (OSError, ValueError) as e:
         raise DatasetError(f"{path}/{subset}_images.npy is missing or damaged ({e}); run `nogancolor data prepare` again") from e

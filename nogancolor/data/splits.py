@@ -15,8 +15,10 @@ from ..files import atomic_write
 SPLIT_KINDS = ("random", "hue")
 
 
-def mean_hue(images: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """uint8 (N,3,H,W) -> float64 (N,): mean per-pixel HSV hue in [0,1), as scikit-image's rgb2hsv."""
+def mean_hue(images: torch.Tensor, pixels: int = 4096 * 32 * 32) -> torch.Tensor:
+    """uint8 (N,3,H,W) -> float64 (N,): mean per-pixel HSV hue in [0,1), as scikit-image's rgb2hsv;
+    computed over chunks of about `pixels` pixels, so memory does not grow with the dataset."""
+    chunk = max(1, pixels // max(1, images[0, 0].numel() if len(images) else 1))
     out = []
     for batch in images.split(chunk):
         rgb = batch.to(torch.float64) / 255

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..data import DEFAULT_DATA_DIR, SPLIT_KINDS, colorization_dls, read_meta
+from ..data.prepare import prepared_name
 from ..evaluation.metrics import val_metrics
 from ..files import export_generator, read_config
 from ..models import SMALL_ARCH, RGBAsAB, build_generator
@@ -81,6 +82,7 @@ class ColorizationMethod(Method):
             generator, self.export_path(), arch=c.arch, img_size=image_size(dls), arch_kwargs=self.generator_kwargs(),
             method=self.method, split=c.split, epochs=self.n_epochs(dls), seed=c.seed, output=output,
             precision=resolve_precision(c.precision, dls.device), dataset=read_meta(c.data)["source"],
+            dataset_name=prepared_name(read_meta(c.data)),
             config=config_record(c), **self.export_info(learn),
             metrics={"val_ab_mse": model["ab_mse"], "val_psnr": model["psnr"],
                      "val_ab_mse_gray_output": floor["ab_mse"], "val_psnr_gray_output": floor["psnr"]},

@@ -1,0 +1,103 @@
+"""Measure a trained photo generator the way the bundled model's card states it, and bundle it.
+
+    python benchmarks/bundle_photo_model.py runs/photo/nogan/model.safetensors --data data/imagenette-128 \\
+        --command "the commands that trained it" [--bundle]
+
+On the prepared photo dataset's test set (Imagenette's val/ photos, at their stored size) it
+prints the colourfulness of the colorized photos against the truth's (Hasler & Suesstrunk, as
+nogancolor.evaluation.metrics computes it) and the RGB PSNR against the gray input's own; the
+same through `Colorizer` on the original files (their full size, the model at its training size,
+its colour joined with the full-resolution L, as `nogancolor predict` does). With --bundle it
+writes the model into the package (nogancolor/apps/bundled/) with that card. Replace the bundled
+model only with one that measures better: every version stays in git history.
+"""
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from nogancolor.apps.bundled import bundle
+from nogancolor.apps.colorize import Colorizer
+from nogancolor.color import lab_to_model, model_to_rgb, rgb_to_lab
+from nogancolor.data import read_meta
+from nogancolor.data.download import held_out
+from nogancolor.evaluation.evaluate import evaluation_images
+from nogancolor.evaluation.metrics import colorfulness, psnr
+from nogancolor.models import load_generator
+
+
+@torch.no_grad()
+def stored_size(model, images: torch.Tensor, bs: int = 128) -> dict:
+    """Colourfulness and PSNR of the model's colorizations and of the gray input, on uint8 images."""
+    sums = dict.fromkeys(("cf_pred", "cf_true", "psnr_pred", "psnr_gray"), 0.0)
+    for i in range(0, len(images), bs):
+        l_norm, ab = lab_to_model(rgb_to_lab(images[i:i + bs].float() / 255))
+        truth, gray = model_to_rgb(l_norm, ab), model_to_rgb(l_norm, torch.zeros_like(ab))
+        pred = model_to_rgb(l_norm, model(l_norm).float())
+        sums["cf_pred"] += float(colorfulness(pred).sum())
+        sums["cf_true"] += float(colorfulness(truth).sum())
+        sums["psnr_pred"] += float(psnr(pred, truth).sum())
+        sums["psnr_gray"] += float(psnr(gray, truth).sum())
+    return {k: v / len(images) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def full_size(path: Path, files: list[Path]) -> dict:
+    """The same through Colorizer on the original files (as `nogancolor predict`)."""
+    colorizer = Colorizer.from_checkpoint(path, device="cpu")
+    sums = dict.fromkeys(("cf_pred", "cf_true", "psnr_pred", "psnr_gray"), 0.0)
+    for f in files:
+        rgb = torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)[None]
+        truth = rgb.float() / 255
+        pred = colorizer.colorize_frames([rgb])[0].float() / 255
+        l_norm, ab = lab_to_model(rgb_to_lab(truth))
+        gray = model_to_rgb(l_norm, torch.zeros_like(ab))
+        sums["cf_pred"] += float(colorfulness(pred).sum())
+        sums["cf_true"] += float(colorfulness(truth).sum())
+        sums["psnr_pred"] += float(psnr(pred, truth).sum())
+        sums["psnr_gray"] += float(psnr(gray, truth).sum())
+    return {k: v / len(files) for k, v in sums.items()}
+
+
+def summary(m: dict, where: str) -> dict:
+    return {"set": where, "colorfulness": m["cf_pred"], "colorfulness_true": m["cf_true"],
+            "colorfulness_ratio": m["cf_pred"] / m["cf_true"], "psnr": m["psnr_pred"], "psnr_gray_input": m["psnr_gray"],
+            "psnr_gain_db": m["psnr_pred"] - m["psnr_gray"]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--data", type=Path, required=True, help="the prepared photo dataset the model was trained on")
+    ap.add_argument("--n-full", type=int, default=500, help="original files measured through Colorizer (evenly spaced)")
+    ap.add_argument("--command", default="", help="how the model was trained, for its card")
+    ap.add_argument("--bundle", action="store_true", help="write it into the package with this card")
+    args = ap.parse_args()
+    model, config = load_generator(args.model)
+    images, _ = evaluation_images(args.data, config["split"], "test")
+    stored = summary(stored_size(model, images), f"{read_meta(args.data)['name']} test set ({len(images)} photos, "
+                                                 f"{images.shape[-1]} px as prepared)")
+    meta = read_meta(args.data)
+    held = held_out(Path(meta["source"]))
+    files = sorted(p for p in held.rglob("*") if p.is_file())
+    files = [files[i] for i in np.linspace(0, len(files) - 1, min(args.n_full, len(files))).astype(int)]
+    gray_files = set(meta["subsets"]["test"]["gray_files"])
+    files = [f for f in files if str(f.relative_to(held)) not in gray_files]
+    full = summary(full_size(args.model, files), f"{len(files)} of its original colour files through predict")
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    card = {"data": meta["name"], "trained_with": args.command, "seed": config.get("seed"),
+            "machine": f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+            "metrics": stored, "metrics_full_size": full}
+    print(json.dumps(card, indent=1))
+    if args.bundle:
+        print(f"bundled: {bundle(args.model, card)}")
+
+
+if __name__ == "__main__":
+    main()

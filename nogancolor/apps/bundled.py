@@ -1,0 +1,54 @@
+"""The photo model that ships inside the package, so `nogancolor predict photos/` works on a
+fresh install: a generator trained here on real photographs, its weights in fp16 safetensors
+and its card (model.json plus how it was made and measured) beside it.
+
+`bundle(run_model, card)` writes a trained export into the package; `bundled_model()` is where
+predict and serve find it when runs/ holds no model. Replace it only with one measured better on
+the same card's metrics: every version stays in git history.
+"""
+
+from pathlib import Path
+
+import torch
+
+from ..files import CheckpointError, read_config, save_weights
+from ..models import load_generator
+
+BUNDLED = Path(__file__).with_name("bundled") / "photo.safetensors"
+MAX_BYTES = 30_000_000  # what a package may carry
+
+
+def bundled_model(path: Path | None = None) -> Path:
+    """The bundled model's path, checked to load (one clear error when missing or damaged)."""
+    path = Path(path or BUNDLED)
+    if not Path(path).with_suffix(".json").exists() or not Path(path).exists():
+        raise CheckpointError(f"the bundled photo model is missing from this install ({path}); reinstall nogancolor, "
+                              "or train one (`nogancolor train nogan`) or pass --model")
+    load_generator(path)  # a damaged file fails here, in words
+    return Path(path)
+
+
+def describe(config: dict) -> str:
+    """One line about a model: method, training data and size, and its card's headline metrics."""
+    size = "x".join(map(str, config.get("img_size", [])))
+    line = f"{config.get('method', 'model')} trained on {config.get('dataset_name') or Path(str(config.get('dataset'))).name} at {size} px"
+    card = config.get("card", {}).get("metrics")
+    if card:
+        line += (f"; on {card['set']}: colourfulness {card['colorfulness_ratio']:.2f}x the truth's, "
+                 f"RGB PSNR {card['psnr_gain_db']:+.2f} dB over the gray input")
+    return line
+
+
+def bundle(run_model: Path, card: dict, dest: Path | None = None) -> Path:
+    """Write the trained generator at `run_model` into the package in fp16, with its model.json
+    and `card` (data, command, seed, machine, metrics) under "card"; refused above MAX_BYTES."""
+    model, config = load_generator(run_model)
+    dest = Path(dest or BUNDLED)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_weights(model.to(torch.float16), dest, {**config, "card": card})
+    size = dest.stat().st_size
+    if size > MAX_BYTES:
+        dest.unlink()
+        raise CheckpointError(f"{run_model} is {size / 1e6:.1f} MB in fp16, over the {MAX_BYTES / 1e6:.0f} MB a package may carry")
+    read_config(dest)
+    return dest

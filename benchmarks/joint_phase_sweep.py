@@ -3,7 +3,7 @@ options, each from the same pretrained generator and critic, and print what each
 chosen validation row) beside the most colourful validation it passed. Validation subset only:
 nothing here looks at the test set, so its results may pick defaults.
 
-    python benchmarks/joint_phase_sweep.py runs/compare-quick-d88f127e/nogan-hue-s0 \\
+    python benchmarks/joint_phase_sweep.py runs/compare-quick-9e188ca5/nogan-hue-s0 \\
         --variant default --variant balance1:adv_balance=1 --out sweep.jsonl
 
 A variant is NAME[:option=value,...]: fields of the joint phase's JointStageConfig (adv_weight,

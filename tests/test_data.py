@@ -150,3 +150,29 @@ def test_training_reads_a_memory_mapped_dataset_batch_by_batch(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     assert measured["array_mb"] > 90 and measured["grew_mb"] < measured["array_mb"] / 3, measured
+
+
+def test_batches_at_another_size_and_flipped_training_images(prepared):
+    from nogancolor.data.dataloaders import RandomFlip
+
+    torch.manual_seed(0)
+    plain = colorization_dls(prepared, "hue", bs=8)
+    dls = colorization_dls(prepared, "hue", bs=8, size=64, augment=True)
+    x, y = dls.valid.one_batch()
+    assert x.shape[-2:] == (64, 64) and y.shape[-2:] == (64, 64) and plain.valid.one_batch()[0].shape[-2:] == (32, 32)
+    images = load_prepared(prepared)[0][:16]
+    flipped = RandomFlip()((images, images.clone()), split_idx=0)  # as fastai calls it on training batches
+    as_drawn = [torch.equal(f, i.flip(2)) for f, i in zip(flipped[0], images)]
+    kept = [torch.equal(f, i) for f, i in zip(flipped[0], images)]
+    assert all(a or k for a, k in zip(as_drawn, kept)) and any(as_drawn) and not all(as_drawn)
+    assert torch.equal(flipped[0], flipped[1])  # input and target flipped alike
+    assert RandomFlip()((images, images), split_idx=1)[0] is images  # validation batches: never
+    augmented = colorization_dls(prepared, "hue", bs=16, augment=True)
+    plain = colorization_dls(prepared, "hue", bs=16)
+    l_plain = plain.train.new(shuffle=False).one_batch()[0]
+    l_aug = augmented.train.new(shuffle=False).one_batch()[0]  # the same images; some flipped in a training loader
+    as_drawn = [torch.equal(a, p.flip(2)) and not torch.equal(a, p) for a, p in zip(l_aug, l_plain)]
+    assert any(as_drawn) and all(d or torch.equal(a, p) for d, a, p in zip(as_drawn, l_aug, l_plain))
+    assert torch.equal(augmented.valid.one_batch()[0], plain.valid.one_batch()[0])
+    with pytest.raises(DatasetError, match="size 48 is not a multiple of 32"):
+        colorization_dls(prepared, "hue", bs=8, size=48)

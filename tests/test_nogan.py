@@ -175,3 +175,17 @@ def test_the_critic_starts_from_the_seeds_first_draw(nogan_run, prepared, classi
     method.dataloaders()
     expected = PairCritic(nf=config.critic.nf)
     assert all(torch.equal(a, b) for a, b in zip(learn.model.state_dict().values(), expected.state_dict().values()))
+
+
+def test_progressive_sizes_each_stage_at_its_own(prepared, classifier, tmp_path):
+    """DeOldify's progressive resizing over one prepared array: stage 1 at 32 px, then 64."""
+    from dataclasses import replace
+
+    config = tiny(prepared, classifier[0])
+    config = replace(config, augment=True, generator=replace(config.generator, epochs=1),
+                     critic=replace(config.critic, size=64), gan=replace(config.gan, size=64, epochs=0.5))
+    results = train_nogan(config, tmp_path / "run", progress=False, log=lambda m: None)
+    assert results[1].record["img_size"] == [32, 32] and results[3].record["img_size"] == [64, 64]
+    assert [r.status for r in results.values()] == ["trained"] * 3
+    stored = json.loads((tmp_path / "run" / "3-gan" / "run.json").read_text())
+    assert stored["gan"]["size"] == 64 and stored["augment"] is True  # resumed runs read it back

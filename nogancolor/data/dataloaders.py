@@ -9,6 +9,7 @@ and `show_results` work as for any fastai image task.
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from fastai.data.block import DataBlock, TransformBlock
 from fastai.data.transforms import IndexSplitter
 from fastai.torch_core import TensorImage
@@ -31,13 +32,35 @@ class ImageAt:
         return self.images[i]
 
 
+class RandomFlip(ItemTransform):
+    """Training batches only (`split_idx` 0: fastai applies it in the training DataLoader alone):
+    each image flipped left-right by its own draw, the same way in every element of the batch,
+    on the batch's device."""
+
+    order, split_idx = -1, 0
+
+    def encodes(self, batch):
+        flip = torch.rand(len(batch[0]), 1, 1, 1, device=batch[0].device) < 0.5
+        return tuple(torch.where(flip, x.flip(3), x) for x in batch)
+
+
 class RGBToLAB(ItemTransform):
-    """(rgb, rgb) uint8 batch -> (L, ab) scaled to [-1, 1]; decodes back to (gray, colour) images."""
+    """(rgb, rgb) uint8 batch -> (L, ab) scaled to [-1, 1]; decodes back to (gray, colour) images.
+    With `size`, the images are first resized to size x size on the batch's device (antialiased:
+    the progressive sizes of a run over one prepared array)."""
 
     order = 0
 
+    def __init__(self, size: int | None = None):
+        super().__init__()
+        self.size = size
+
     def encodes(self, batch):
-        l_norm, ab_norm = lab_to_model(rgb_to_lab(batch[0].float() / 255))
+        rgb = batch[0].float() / 255
+        if self.size and rgb.shape[-1] != self.size:
+            rgb = F.interpolate(rgb, size=(self.size, self.size), mode="bilinear", antialias=True,
+                                align_corners=False).clamp(0, 1)
+        l_norm, ab_norm = lab_to_model(rgb_to_lab(rgb))
         return (l_norm, ab_norm) if len(batch) > 1 else (l_norm,)
 
     def decodes(self, batch):
@@ -60,13 +83,18 @@ def colorization_dls(
     n_train: int | None = None,
     n_val: int | None = None,
     device=None,
+    size: int | None = None,
+    augment: bool = False,
     **kwargs,
 ):
     """DataLoaders of (L, ab) for a prepared dataset and one of its saved splits.
 
-    `n_train`/`n_val` take evenly spaced subsets (quick runs, tests). Batches are gathered on
-    the DataLoaders' device (a GPU when there is one) by `GatherDL`, with no worker processes.
+    `n_train`/`n_val` take evenly spaced subsets (quick runs, tests); `size`: see RGBToLAB;
+    `augment`: random left-right flips of the training images (RandomFlip). Batches are gathered on the DataLoaders' device (a GPU when there is one) by
+    `GatherDL`, with no worker processes.
     """
+    if size is not None and (size < 32 or size % 32):
+        raise DatasetError(f"size {size} is not a multiple of 32 (the generators halve it five times)")
     images, _, _ = load_prepared(path)
     train_idx, val_idx, _ = load_split(split_path(path, split))
     train_idx, val_idx = subsample(train_idx, n_train), subsample(val_idx, n_val)
@@ -78,7 +106,7 @@ def colorization_dls(
         get_x=ImageAt(images),
         get_y=ImageAt(images),
         splitter=IndexSplitter(range(len(train_idx), len(items))),
-        batch_tfms=RGBToLAB(),
+        batch_tfms=[*([RandomFlip()] if augment else []), RGBToLAB(size)],
         dl_type=GatherDL,
     )
     return block.dataloaders(items, bs=bs, device=device, sources=(images, images), **kwargs)

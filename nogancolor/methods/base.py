@@ -34,6 +34,9 @@ class ColorizationConfig:
     n_val: int | None = setting(None, "Use only this many validation images.")
     seed: int = setting(0, "Seed for weights and batch order.")
     precision: str = setting("auto", PRECISION_HELP, choices=PRECISIONS)
+    size: int | None = setting(None, "Train at this size, a multiple of 32: the prepared images are resized on the "
+                               "device (default: as prepared).", min=32)
+    augment: bool = setting(False, "Flip the training images left-right at random, on the device.")
 
 
 def image_size(dls) -> tuple[int, int]:
@@ -48,9 +51,14 @@ class ColorizationMethod(Method):
     method = "generator"
     unet_kwargs: dict = {}
 
+    def size(self) -> int | None:
+        """The size this run trains at (None: as prepared)."""
+        return self.config.size
+
     def dataloaders(self, device=None):
         c = self.config
-        return colorization_dls(c.data, c.split, bs=c.bs, n_train=c.n_train, n_val=c.n_val, device=device)
+        return colorization_dls(c.data, c.split, bs=c.bs, n_train=c.n_train, n_val=c.n_val, device=device,
+                                size=self.size(), augment=c.augment)
 
     def generator_kwargs(self) -> dict:
         """The constructor arguments the generator is rebuilt with (besides its output space)."""

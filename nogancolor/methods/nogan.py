@@ -56,10 +56,15 @@ STAGE_NAMES = {1: "generator pretraining", 2: "critic pretraining", 3: "joint GA
 CRITIC_FORMAT = "nogancolor-critic"
 
 
+PROGRESSIVE = ("Stage {n}: train at this size, a multiple of 32 (progressive resizing, as DeOldify: e.g. 64 in stage "
+               "1, 128 after; default: --size, or as prepared).")
+
+
 @dataclass(frozen=True)
 class GeneratorStageConfig:
     epochs: int = setting(3, "Stage 1: epochs of generator pretraining (one-cycle).", min=1)
     lr: float = setting(2e-3, "Stage 1: peak learning rate.")
+    size: int | None = setting(None, PROGRESSIVE.format(n=1), min=32)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class CriticStageConfig:
     epochs: int = setting(1, "Stage 2: epochs of critic pretraining (one-cycle).", min=1)
     lr: float = setting(1e-3, "Stage 2: peak learning rate.")
     nf: int = setting(64, "Channels of the critic's first layer.", min=1)
+    size: int | None = setting(None, PROGRESSIVE.format(n=2), min=32)
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class JointStageConfig:
                                    "against the pretrained generator.", min=0)
     n_realism: int = setting(1000, "Stage 3: evenly spaced validation images for colourfulness and FCD at each "
                              "validation.", min=2)
+    size: int | None = setting(None, PROGRESSIVE.format(n=3), min=32)
 
 
 @dataclass(frozen=True)
@@ -107,10 +114,12 @@ class NoGANConfig(ColorizationConfig):
     classifier: str | None = setting(None, "--feature-net cifar: the classifier's model.safetensors (default: "
                                      f"{DEFAULT_CLASSIFIER}).")
     generator: GeneratorStageConfig = setting(GeneratorStageConfig(), "Stage 1.",
-                                              cli={"epochs": "gen_epochs", "lr": "gen_lr"})
+                                              cli={"epochs": "gen_epochs", "lr": "gen_lr", "size": "gen_size"})
     critic: CriticStageConfig = setting(CriticStageConfig(), "Stage 2.",
-                                        cli={"epochs": "critic_epochs", "lr": "critic_lr", "nf": "critic_nf"})
-    gan: JointStageConfig = setting(JointStageConfig(), "Stage 3.", cli={"epochs": "gan_epochs", "lr": "gan_lr"})
+                                        cli={"epochs": "critic_epochs", "lr": "critic_lr", "nf": "critic_nf",
+                                             "size": "critic_size"})
+    gan: JointStageConfig = setting(JointStageConfig(), "Stage 3.",
+                                    cli={"epochs": "gan_epochs", "lr": "gan_lr", "size": "gan_size"})
 
     @property
     def classifier_path(self) -> Path:
@@ -213,6 +222,9 @@ class NoGANStage(ColorizationMethod):
 
     def stage_config(self):
         return {1: self.config.generator, 2: self.config.critic, 3: self.config.gan}[self.stage]
+
+    def size(self) -> int | None:
+        return self.stage_config().size or self.config.size
 
     def n_epochs(self, dls) -> int:
         return self.stage_config().epochs

@@ -77,6 +77,7 @@ def main():
     ap.add_argument("--n-full", type=int, default=500, help="original files measured through Colorizer (evenly spaced)")
     ap.add_argument("--command", default="", help="how the model was trained, for its card")
     ap.add_argument("--bundle", action="store_true", help="write it into the package with this card")
+    ap.add_argument("--dest", type=Path, default=None, help="with --bundle: elsewhere than the package (tests)")
     args = ap.parse_args()
     model, config = load_generator(args.model)
     images, _ = evaluation_images(args.data, config["split"], "test")
@@ -96,7 +97,7 @@ def main():
             "metrics": stored, "metrics_full_size": full}
     print(json.dumps(card, indent=1))
     if args.bundle:
-        print(f"bundled: {bundle(args.model, card)}")
+        print(f"bundled: {bundle(args.model, card, args.dest)}")
 
 
 if __name__ == "__main__":

@@ -289,3 +289,21 @@ def test_a_killed_folder_run_loses_nothing_and_the_rerun_does_only_the_rest(chec
     assert all((out / name).stat().st_mtime_ns == mtime for name, mtime in finished.items())  # nothing redone
     again = subprocess.run(command + ["--overwrite"], env=env, capture_output=True, text=True, timeout=300)
     assert "colorized 200 of 200 with" in again.stdout
+
+
+def test_the_bundling_script_measures_and_bundles_a_photo_model(checkpoint, prepared, tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bundle_photo_model.py"
+    result = subprocess.run([sys.executable, str(script), str(checkpoint), "--data", str(prepared), "--n-full", "6",
+                             "--command", "train unet (test)", "--bundle", "--dest", str(tmp_path / "photo.safetensors")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = json.loads((tmp_path / "photo.json").read_text())["card"]
+    stored, full = card["metrics"], card["metrics_full_size"]
+    assert stored["set"] == "tinycifar test set (10 photos, 32 px as prepared)"
+    assert full["set"].endswith("of its original colour files through predict")
+    assert stored["colorfulness_ratio"] == pytest.approx(stored["colorfulness"] / stored["colorfulness_true"])
+    assert stored["psnr_gain_db"] == pytest.approx(stored["psnr"] - stored["psnr_gray_input"])
+    assert card["trained_with"] == "train unet (test)" and card["seed"] == 0

@@ -2,24 +2,33 @@ import functools
 import http.server
 import tarfile
 import threading
+from contextlib import contextmanager
 
 import pytest
 
 from nogancolor.data import DatasetError, download_dataset, prepare_dataset
 
 
-@pytest.fixture
-def served_archive(image_folder, tmp_path):
-    """CIFAR-10's archive layout (cifar10/{train,test}/...) served over HTTP on 127.0.0.1."""
-    site = tmp_path / "site"
+@contextmanager
+def served(folder, name: str, site):
+    """`folder` as the archive name.tgz (unpacking to name/...) served over HTTP on 127.0.0.1: -> its URL."""
     site.mkdir()
-    with tarfile.open(site / "cifar10.tgz", "w:gz") as tar:
-        tar.add(image_folder, arcname="cifar10")
+    with tarfile.open(site / f"{name}.tgz", "w:gz") as tar:
+        tar.add(folder, arcname=name)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/cifar10.tgz"
-    server.shutdown()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/{name}.tgz"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def served_archive(image_folder, tmp_path):
+    """CIFAR-10's archive layout (cifar10/{train,test}/...)."""
+    with served(image_folder, "cifar10", tmp_path / "site") as url:
+        yield url
 
 
 def test_download_unpacks_fastai_style_archive(served_archive, tmp_path):
@@ -44,18 +53,8 @@ def test_imagenette_is_fetched_as_fastai_lays_it_out_and_its_val_part_becomes_th
     photos = tmp_path / "imagenette2-160"
     shutil.copytree(image_folder / "train", photos / "train")
     shutil.copytree(image_folder / "test", photos / "val")
-    site = tmp_path / "site"
-    site.mkdir()
-    with tarfile.open(site / "imagenette2-160.tgz", "w:gz") as tar:
-        tar.add(photos, arcname="imagenette2-160")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        root = download_dataset("imagenette", f"http://127.0.0.1:{server.server_port}/imagenette2-160.tgz",
-                                data=tmp_path / "data", archive=tmp_path / "archive", progress=False)
-    finally:
-        server.shutdown()
+    with served(photos, "imagenette2-160", tmp_path / "site") as url:
+        root = download_dataset("imagenette", url, data=tmp_path / "data", archive=tmp_path / "archive", progress=False)
     meta = prepare_dataset(root, tmp_path / "prepared", progress=False)
     assert meta["name"] == "imagenette2-160" and meta["subsets"]["test"]["n_files"] == 13  # val/: 10 colour, 3 gray
     assert meta["subsets"]["test"]["n_color"] == 10

@@ -31,18 +31,22 @@ from nogancolor.evaluation.metrics import colorfulness, psnr
 from nogancolor.models import load_generator
 
 
+def add(sums: dict, pred: torch.Tensor, truth: torch.Tensor, l_norm: torch.Tensor) -> None:
+    """Add a batch's colourfulness and PSNR, of the prediction and of the gray input (scaled L
+    `l_norm`, no colour), to `sums`."""
+    gray = model_to_rgb(l_norm, torch.zeros_like(l_norm).expand(-1, 2, -1, -1))
+    for key, value in (("cf_pred", colorfulness(pred)), ("cf_true", colorfulness(truth)),
+                       ("psnr_pred", psnr(pred, truth)), ("psnr_gray", psnr(gray, truth))):
+        sums[key] = sums.get(key, 0.0) + float(value.sum())
+
+
 @torch.no_grad()
 def stored_size(model, images: torch.Tensor, bs: int = 128) -> dict:
     """Colourfulness and PSNR of the model's colorizations and of the gray input, on uint8 images."""
-    sums = dict.fromkeys(("cf_pred", "cf_true", "psnr_pred", "psnr_gray"), 0.0)
+    sums = {}
     for i in range(0, len(images), bs):
         l_norm, ab = lab_to_model(rgb_to_lab(images[i:i + bs].float() / 255))
-        truth, gray = model_to_rgb(l_norm, ab), model_to_rgb(l_norm, torch.zeros_like(ab))
-        pred = model_to_rgb(l_norm, model(l_norm).float())
-        sums["cf_pred"] += float(colorfulness(pred).sum())
-        sums["cf_true"] += float(colorfulness(truth).sum())
-        sums["psnr_pred"] += float(psnr(pred, truth).sum())
-        sums["psnr_gray"] += float(psnr(gray, truth).sum())
+        add(sums, model_to_rgb(l_norm, model(l_norm).float()), model_to_rgb(l_norm, ab), l_norm)
     return {k: v / len(images) for k, v in sums.items()}
 
 
@@ -50,17 +54,11 @@ def stored_size(model, images: torch.Tensor, bs: int = 128) -> dict:
 def full_size(path: Path, files: list[Path]) -> dict:
     """The same through Colorizer on the original files (as `nogancolor predict`)."""
     colorizer = Colorizer.from_checkpoint(path, device="cpu")
-    sums = dict.fromkeys(("cf_pred", "cf_true", "psnr_pred", "psnr_gray"), 0.0)
+    sums = {}
     for f in files:
         rgb = torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)[None]
         truth = rgb.float() / 255
-        pred = colorizer.colorize_frames([rgb])[0].float() / 255
-        l_norm, ab = lab_to_model(rgb_to_lab(truth))
-        gray = model_to_rgb(l_norm, torch.zeros_like(ab))
-        sums["cf_pred"] += float(colorfulness(pred).sum())
-        sums["cf_true"] += float(colorfulness(truth).sum())
-        sums["psnr_pred"] += float(psnr(pred, truth).sum())
-        sums["psnr_gray"] += float(psnr(gray, truth).sum())
+        add(sums, colorizer.colorize_frames([rgb])[0].float() / 255, truth, lab_to_model(rgb_to_lab(truth))[0])
     return {k: v / len(files) for k, v in sums.items()}
 
 
@@ -81,9 +79,9 @@ def main():
     args = ap.parse_args()
     model, config = load_generator(args.model)
     images, _ = evaluation_images(args.data, config["split"], "test")
-    stored = summary(stored_size(model, images), f"{read_meta(args.data)['name']} test set ({len(images)} photos, "
-                                                 f"{images.shape[-1]} px as prepared)")
     meta = read_meta(args.data)
+    stored = summary(stored_size(model, images), f"{meta['name']} test set ({len(images)} photos, "
+                                                 f"{images.shape[-1]} px as prepared)")
     held = held_out(Path(meta["source"]))
     files = sorted(p for p in held.rglob("*") if p.is_file())
     files = [files[i] for i in np.linspace(0, len(files) - 1, min(args.n_full, len(files))).astype(int)]

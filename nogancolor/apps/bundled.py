@@ -22,11 +22,11 @@ MAX_BYTES = 30_000_000  # what a package may carry
 def bundled_model(path: Path | None = None) -> Path:
     """The bundled model's path, checked to load (one clear error when missing or damaged)."""
     path = Path(path or BUNDLED)
-    if not Path(path).with_suffix(".json").exists() or not Path(path).exists():
+    if not path.with_suffix(".json").exists() or not path.exists():
         raise CheckpointError(f"the bundled photo model is missing from this install ({path}); reinstall nogancolor, "
                               "or train one (`nogancolor train nogan`) or pass --model")
     load_generator(path)  # a damaged file fails here, in words
-    return Path(path)
+    return path
 
 
 def describe(config: dict) -> str:

@@ -19,8 +19,8 @@ from ..files import atomic_write
 from ..models import load_generator
 
 MAX_PIXELS = 40_000_000
-IMAGES_PER_CALL = 16  # images or video frames colorized in one model call
 """Larger images are refused: full-resolution Lab in float32 takes about 60 bytes per pixel."""
+IMAGES_PER_CALL = 16  # images or video frames colorized in one model call
 
 
 class ImageError(ValueError):

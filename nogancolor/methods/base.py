@@ -85,12 +85,11 @@ class ColorizationMethod(Method):
         if output == "rgb":  # exported and measured like the others: ab joined with the input's L
             generator = RGBAsAB(generator)
         model, floor = val_metrics(dls.valid, generator), val_metrics(dls.valid)
-        c = self.config
+        c, meta = self.config, read_meta(self.config.data)
         path = export_generator(
             generator, self.export_path(), arch=c.arch, img_size=image_size(dls), arch_kwargs=self.generator_kwargs(),
             method=self.method, split=c.split, epochs=self.n_epochs(dls), seed=c.seed, output=output,
-            precision=resolve_precision(c.precision, dls.device), dataset=read_meta(c.data)["source"],
-            dataset_name=prepared_name(read_meta(c.data)),
+            precision=resolve_precision(c.precision, dls.device), dataset=meta["source"], dataset_name=prepared_name(meta),
             config=config_record(c), **self.export_info(learn),
             metrics={"val_ab_mse": model["ab_mse"], "val_psnr": model["psnr"],
                      "val_ab_mse_gray_output": floor["ab_mse"], "val_psnr_gray_output": floor["psnr"]},

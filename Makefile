@@ -9,7 +9,7 @@ DATA_SOURCE := $(if $(NOGANCOLOR_DATA),--path $(NOGANCOLOR_DATA),)
 PROFILE ?= quick
 SEEDS ?= 0
 
-.PHONY: install test compare benchmark
+.PHONY: install test compare compare-photo benchmark
 
 install: $(STAMP)
 
@@ -26,6 +26,15 @@ test: $(STAMP)
 compare: $(STAMP)
 	$(NOGANCOLOR) data prepare $(DATA_SOURCE) --out data/cifar10
 	$(NOGANCOLOR) compare --profile $(PROFILE) --seeds $(SEEDS)
+
+# The study on real photos: Imagenette (downloaded, or the archive NOGANCOLOR_PHOTOS names) at 64 px,
+# the photo profile -> reports/photo/report.md (PHOTO_PROFILE=photo-full: 128 px, for a GPU).
+PHOTO_PROFILE ?= photo
+PHOTO_SIZE := $(if $(filter photo-full,$(PHOTO_PROFILE)),128,64)
+compare-photo: $(STAMP)
+	$(NOGANCOLOR) data prepare $(if $(NOGANCOLOR_PHOTOS),--path $(NOGANCOLOR_PHOTOS),--dataset imagenette) \
+		--size $(PHOTO_SIZE) --out data/photos-$(PHOTO_SIZE)
+	$(NOGANCOLOR) compare --data data/photos-$(PHOTO_SIZE) --profile $(PHOTO_PROFILE) --seeds $(SEEDS)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/train_speed.py

@@ -3,10 +3,11 @@
 #
 #   benchmarks/gpu_study.sh --out DIR --data cifar10-jpeg.tar.gz [--wheels DIR] [--budget MIN] [--bench]
 #                           [--tar FILE] [--settings tiny.json] [--profile full] [--seeds 0,1,2] [--work DIR] [--compile]
-#                           [--strong-classifier]
+#                           [--strong-classifier] [--size 32]
 #
 # 1. --wheels: installs the fastai wheels there (see ../shared/README.md) into WORK/site, offline;
-# 2. prepares the data archive into WORK/data;
+# 2. prepares the data archive into WORK/data (--size: the profile's image size, e.g. 128 for
+#    --profile photo-full on the Imagenette archive);
 # 3. --bench: benchmarks/train_speed.py on the GPU (plain loop vs our Learner), without and with
 #    torch.compile -> DIR/train_speed.md, DIR/train_speed_compile.md;
 #    --strong-classifier: trains the cifar-resnet18 classifier with its GPU recipe (does it reach
@@ -22,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out="" data="" wheels="" budget="" settings="" tar="" bench=0 strong=0 compile="" profile="full" seeds="0,1,2" work=".gpu_study/work"
+out="" data="" wheels="" budget="" settings="" tar="" bench=0 strong=0 compile="" profile="full" seeds="0,1,2" work=".gpu_study/work" size=32
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--out) out=$2; shift 2 ;;
@@ -33,11 +34,12 @@ while [ $# -gt 0 ]; do
 		--tar) tar=$2; shift 2 ;;
 		--profile) profile=$2; shift 2 ;;
 		--seeds) seeds=$2; shift 2 ;;
+		--size) size=$2; shift 2 ;;
 		--work) work=$2; shift 2 ;;
 		--bench) bench=1; shift ;;
 		--strong-classifier) strong=1; shift ;;
 		--compile) compile="--compile"; shift ;;
-		-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+		-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
 		*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -66,7 +68,7 @@ fi
 cat "$out/environment.txt"
 
 stamp "preparing $data"
-"$PY" -m cli.main data prepare --path "$data" --out "$work/data"
+"$PY" -m cli.main data prepare --path "$data" --size "$size" --out "$work/data"
 
 if [ "$bench" = 1 ]; then
 	stamp "training speed: plain loop vs Learner"

@@ -191,14 +191,18 @@ def train_nogan(config: NoGANConfig,
 class Profile(str, Enum):
     quick = "quick"
     full = "full"
+    photo = "photo"
+    photo_full = "photo-full"
 
 
 @app.command("compare")
 @user_errors
 def compare(
     data: DataOpt = DEFAULT_DATA_DIR,
-    profile: Annotated[Profile, typer.Option(help="quick: a subset and few epochs (under 15 min on a 2-core CPU); "
-                                                  "full: all images, tens of epochs (hours on CPU).")] = Profile.quick,
+    profile: Annotated[Profile, typer.Option(help="CIFAR-10 (data prepared at 32 px): quick, a subset and few epochs "
+                                                  "(under 15 min on a 2-core CPU); full, all images, tens of epochs "
+                                                  "(hours on CPU). Photos: photo (prepared at 64 px, under an hour on "
+                                                  "a 2-core CPU); photo-full (128 px, for a GPU).")] = Profile.quick,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; several give mean ± std.")] = "0",
     out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reports/<profile>).")] = None,
     runs: Annotated[Path, typer.Option(help="Where the runs go (each profile in its own compare-<profile>-<hash> folder).")] = Path("runs"),

@@ -87,6 +87,14 @@ def test_a_size_that_is_not_a_multiple_of_32_and_a_folder_without_held_out_part(
                           "no held-out part", "test/ or", "val/")
 
 
+def test_a_profile_refuses_data_prepared_at_another_size(prepared, tmp_path):
+    result = run("compare", "--data", prepared, "--profile", "photo", "--runs", tmp_path / "runs")
+    assert_one_line_error(result, "photo profile trains on images prepared at 64 px", "holds 32 px",
+                          "data prepare --size 64")
+    assert not (tmp_path / "runs").exists()  # refused before anything trained
+    assert_one_line_error(run("compare", "--data", tmp_path / "none", "--profile", "photo"), "not a prepared dataset")
+
+
 def test_training_on_unprepared_data_says_what_to_do(tmp_path):
     assert_one_line_error(run("train", "unet", "--data", tmp_path), "nogancolor data prepare")
     assert not (tmp_path / "runs" / "unet-hue" / "run.json").exists()  # a failed start leaves no run behind

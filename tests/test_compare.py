@@ -46,6 +46,9 @@ def test_compare_trains_every_method_split_and_seed_and_reports(report):
     assert "png files; prepared at" in text and {r["dataset_files"] for r in rows} == {"png"}
     assert text.startswith("# Colorization comparison: profile `tiny`\n\nDataset: `tinycifar` (`")
     assert "`/" not in text  # paths relative to the project, never this machine's absolute ones
+    configs = json.loads(text.split("are the study's): `")[1].split("`")[0])
+    assert configs["unet"]["epochs"] == 2 and "data" not in configs["classifier"]  # set per run, not shown
+    assert not {"data", "split", "seed", "classifier"} & set(configs["nogan"]) and configs["nogan"]["critic"]["nf"] == 8
     assert "nogancolor compare --profile tiny" in text and "torch" in text and "Wall time" in text
     seconds = sum(int(m) * 60 + int(sec) for path in (root / "runs").glob("compare-tiny-*/nogan-hue-s0/*/history.csv")
                   for m, sec in (row["time"].split(":") for row in csv.DictReader(path.open())))

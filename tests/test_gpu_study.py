@@ -64,6 +64,35 @@ def test_the_gpu_study_script_runs_end_to_end_and_resumes_after_its_budget(input
         assert "out/report/report.md" in tar.getnames() and "out/log.txt" in tar.getnames()
 
 
+def tiny_version(profile: str) -> dict:
+    """A profile's own configs (widths, learning rates, losses) on a few images for one epoch."""
+    from nogancolor.study.compare import PROFILES
+
+    record = PROFILES[profile].record() | {"n_eval": 6}
+    record["classifier"] |= {"epochs": 1, "bs": 8, "n_train": 16}
+    for method in ("unet", "dcgan", "nogan"):
+        record[method] |= {"n_train": 16, "n_val": 8, "bs": 8} | ({"epochs": 1} if method != "nogan" else {})
+    record["nogan"]["generator"]["epochs"] = record["nogan"]["critic"]["epochs"] = 1
+    record["nogan"]["gan"] |= {"epochs": 1.0, "val_every": 1}
+    return record
+
+
+def test_the_photo_gpu_profile_dry_runs_at_128_px(inputs):
+    """The photo-full profile, written for a GPU, with its own networks at 128 px on CPU."""
+    root, archive = inputs
+    (root / "photo.json").write_text(json.dumps(tiny_version("photo-full")))
+    out = root / "photo_out"
+    done = study(root, "--data", str(archive), "--settings", str(root / "photo.json"), "--profile", "photo-full",
+                 "--size", "128", "--seeds", "0", "--work", str(root / "photo_work"), "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = (out / "report" / "report.md").read_text()
+    assert report.startswith("# Colorization comparison: profile `photo-full`") and "| NoGAN | hue | 1 |" in report
+    nogan = json.loads(next((out / "runs").glob("compare-photo-full-*/nogan-hue-s0/model.json")).read_text())
+    assert nogan["img_size"] == [128, 128] and nogan["config"]["generator"]["lr"] == 2.8e-3
+    unet = json.loads(next((out / "runs").glob("compare-photo-full-*/unet-hue-s0/model.json")).read_text())
+    assert unet["config"]["base"] == 64 and unet["img_size"] == [128, 128]
+
+
 def test_the_script_refuses_missing_inputs(tmp_path):
     result = study(tmp_path, "--out", str(tmp_path / "out"), "--data", str(tmp_path / "nothing.tar.gz"))
     assert result.returncode == 2 and "no such data archive" in result.stderr

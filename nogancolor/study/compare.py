@@ -26,6 +26,8 @@ import torch
 from fastai.torch_core import default_device
 
 from ..color import lab_to_model, model_to_rgb, rgb_to_lab
+from ..data import read_meta
+from ..data.errors import DatasetError
 from ..evaluation.evaluate import (
     classifier_reference,
     evaluate_checkpoint,
@@ -59,31 +61,33 @@ class Profile:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     configs: dict = field(default_factory=dict)  # method name -> its config
     n_eval: int | None = None  # evaluate on this many evenly spaced images per set; None: all
+    size: int = 32  # the prepared image size the profile is meant for (`data prepare --size`)
 
     def record(self) -> dict:
-        return {"n_eval": self.n_eval, "classifier": config_record(self.classifier),
+        return {"n_eval": self.n_eval, "size": self.size, "classifier": config_record(self.classifier),
                 **{name: config_record(config) for name, config in self.configs.items()}}
 
     def digest(self) -> str:
         """Hash of the training configs that names the profile's run folder."""
-        training = {k: v for k, v in self.record().items() if k != "n_eval"}
+        training = {k: v for k, v in self.record().items() if k not in ("n_eval", "size")}
         return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def profile_from_record(name: str, record: dict) -> Profile:
     """A profile from a JSON record of Profile.record()'s shape (a `--config` file; tests use tiny
-    ones): every compared method's config, the classifier's, and n_eval."""
-    unknown = sorted(set(record) - {*REGISTRY, "classifier", "n_eval"})
+    ones): every compared method's config, the classifier's, n_eval and size."""
+    unknown = sorted(set(record) - {*REGISTRY, "classifier", "n_eval", "size"})
     if unknown or "classifier" not in record:
         raise ValueError(f"a profile record has a config for the classifier and any of {', '.join(REGISTRY)} "
-                         f"(and n_eval); got {', '.join(sorted(record))}")
+                         f"(and n_eval, size); got {', '.join(sorted(record))}")
     configs = {m: config_from_record(REGISTRY[m].config, record[m], f"the profile's {m} config")
                for m in REGISTRY if m in record}
     return Profile(name, config_from_record(ClassifierConfig, record["classifier"], "the profile's classifier config"),
-                   configs, record.get("n_eval"))
+                   configs, record.get("n_eval"), record.get("size", Profile.size))
 
 
 QUICK = dict(n_train=4000, n_val=1000)  # a subset and few epochs: under 15 minutes on a 2-core CPU
+PHOTO_QUICK = dict(n_train=5000, bs=32)
 # The method descriptions' scale: all images, tens of epochs. Batches of 256 keep a GPU busy (at 64
 # its steps are launch-bound); the regressors' Adam learning rates scale by sqrt(256 / 64) = 2, the
 # GAN phases keep theirs (docs/usage.md, "Batch size and learning rate"). The U-Net's 10 epochs
@@ -101,6 +105,25 @@ PROFILES = {
         "dcgan": replace(DCGANConfig(), epochs=20, bs=256),
         "nogan": replace(NoGANConfig(), bs=256, generator=GeneratorStageConfig(epochs=10, lr=4e-3),
                          critic=CriticStageConfig(epochs=3, lr=2e-3), gan=replace(JointStageConfig(), epochs=2, val_every=10))}),
+    # Real photos (Imagenette prepared at 64 px): the narrower U-Net (base 32) and 5,000 photos keep
+    # both splits of all three methods under an hour on a 2-core CPU; the classifier trained here on
+    # the same photos is NoGAN's feature network and the FCD's.
+    "photo": Profile("photo", replace(ClassifierConfig(), epochs=4, bs=64), {
+        "unet": replace(UNetConfig(), base=32, epochs=5, **PHOTO_QUICK),
+        "dcgan": replace(DCGANConfig(), base=32, epochs=5, **PHOTO_QUICK),
+        "nogan": replace(NoGANConfig(), base=32, **PHOTO_QUICK, generator=GeneratorStageConfig(epochs=5),
+                         critic=CriticStageConfig(epochs=1),
+                         gan=replace(JointStageConfig(), epochs=0.5, val_every=20, n_realism=500))},
+        n_eval=1000, size=64),
+    # The same at 128 px for a GPU: all photos, the method descriptions' widths, batches of 128 with
+    # the regressors' rates scaled by sqrt(128 / 64).
+    "photo-full": Profile("photo-full", replace(ClassifierConfig(), epochs=15, bs=128), {
+        "unet": replace(UNetConfig(), epochs=10, bs=128, lr=2.8e-3),
+        "dcgan": replace(DCGANConfig(), epochs=20, bs=128),
+        "nogan": replace(NoGANConfig(), bs=128, generator=GeneratorStageConfig(epochs=10, lr=2.8e-3),
+                         critic=CriticStageConfig(epochs=3, lr=1.4e-3),
+                         gan=replace(JointStageConfig(), epochs=1.0, val_every=10, n_realism=500))},
+        size=128),
 }
 
 
@@ -114,6 +137,16 @@ CHECKPOINTS = ("Which checkpoint each run exports: the U-Net and NoGAN's generat
 METRICS = [("ab_mse", "ab MSE", ".5f"), ("psnr", "PSNR (dB)", ".2f"), ("ssim", "SSIM", ".4f"), ("auc", "AuC", ".4f"),
            ("colorfulness_pred", "colorfulness", ".1f"), ("accuracy_colorized", "classifier acc.", ".3f"),
            ("frechet_classifier_distance", "FCD", ".2f")]
+
+
+def shown_record(profile: Profile) -> dict:
+    """The profile's record without the settings the study sets itself (`run_config`), whose
+    defaults would only mislead a report's reader."""
+    record = profile.record()
+    record["classifier"] = {k: v for k, v in record["classifier"].items() if k != "data"}
+    for method in profile.configs:
+        record[method] = {k: v for k, v in record[method].items() if k not in ("data", "split", "seed", "classifier")}
+    return record
 
 
 def run_config(config, data: Path, split: str, seed: int, classifier: Path):
@@ -140,7 +173,8 @@ def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compil
     out.mkdir(parents=True, exist_ok=True)
     methods = [r.name for r in by_rank() if r.name in profile.configs]  # the registered methods the profile sets
     jobs = [(seed, split, method) for seed in seeds for split in SPLITS for method in methods]
-    log(f"[0/{len(jobs) + 1}] CIFAR-10 classifier (feature loss and evaluation)")
+    check_size(data, profile)
+    log(f"[0/{len(jobs) + 1}] colour classifier (feature loss and evaluation)")
     classifier = root / "classifier" / "model.safetensors"
     continue_run(ClassifierMethod(replace(profile.classifier, data=str(data)), root / "classifier"), force=force,
                  progress=progress)
@@ -172,6 +206,17 @@ def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compil
     training_curves(curves, out / "training_curves.png")
     write_report(out, records, profile, seeds, data, time.time() - start, timings, command)
     return out
+
+
+def check_size(data: Path, profile: Profile) -> None:
+    """Refuse data prepared at another size than the profile's: its speed and its report's
+    claims hold at that size only."""
+    prepared = read_meta(data).get("size")
+    if prepared is None:
+        raise DatasetError(f"{data} is not a prepared dataset: run `nogancolor data prepare --size {profile.size} --out {data}`")
+    if prepared != profile.size:
+        raise DatasetError(f"the {profile.name} profile trains on images prepared at {profile.size} px; {data} holds "
+                           f"{prepared} px ones: run `nogancolor data prepare --size {profile.size}` into another folder")
 
 
 def history_psnr(run: Path) -> list[tuple[float, float, float]]:
@@ -274,7 +319,8 @@ def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: 
         f"# Colorization comparison: profile `{profile.name}`",
         "",
         f"Dataset: `{Path(dataset).name}` (`{project_path(dataset)}`, {records[0]['dataset_files']} files; prepared at "
-        f"`{project_path(data)}`). Seeds: {', '.join(map(str, seeds))}. Profile configs: `{json.dumps(profile.record())}`.",
+        f"`{project_path(data)}`). Seeds: {', '.join(map(str, seeds))}. Profile configs (the data, and each run's split, "
+        f"seed and classifier, are the study's): `{json.dumps(shown_record(profile))}`.",
         "",
         f"Command: `{command or ' '.join(map(shlex.quote, sys.argv))}`",
         "",
@@ -294,9 +340,9 @@ def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: 
         metric_table(records, "test"),
         "",
         "ab MSE on the model scale (ab/110); PSNR, SSIM and colorfulness on the RGB picture of input L + predicted ab; "
-        "AuC of the cumulative per-pixel ab error over 0-150 (Zhang et al. 2016); classifier acc. = top-1 of the project's "
-        "CIFAR-10 classifier on the colorized images; FCD = Frechet distance in that classifier's feature space "
-        "(not Inception FID).",
+        f"AuC of the cumulative per-pixel ab error over 0-150 (Zhang et al. 2016); classifier acc. = top-1 of the project's "
+        f"colour classifier, trained on the same {Path(dataset).name} training images, on the colorized images; FCD = "
+        "Frechet distance in that classifier's feature space (not Inception FID).",
         "",
         "## Figures",
         "",

@@ -1,7 +1,7 @@
 """Measure a trained photo generator the way the bundled model's card states it, and bundle it.
 
     python benchmarks/bundle_photo_model.py runs/photo/nogan/model.safetensors --data data/imagenette-128 \\
-        --command "the commands that trained it" [--bundle]
+        --command "the commands that trained it" [--bundle] [--render-sizes 64,96,128]
 
 On the prepared photo dataset's test set (Imagenette's val/ photos, at their stored size) it
 prints the colourfulness of the colorized photos against the truth's (Hasler & Suesstrunk, as
@@ -9,7 +9,8 @@ nogancolor.evaluation.metrics computes it) and the RGB PSNR against the gray inp
 same through `Colorizer` on the original files (their full size, the model at its training size,
 its colour joined with the full-resolution L, as `nogancolor predict` does). With --bundle it
 writes the model into the package (nogancolor/apps/bundled/) with that card. Replace the bundled
-model only with one that measures better: every version stays in git history.
+model only with one that measures better: every version stays in git history. --render-sizes
+adds a table of the original files colorized at other render sizes (`predict --render-size`).
 """
 
 import argparse
@@ -51,9 +52,9 @@ def stored_size(model, images: torch.Tensor, bs: int = 128) -> dict:
 
 
 @torch.no_grad()
-def full_size(path: Path, files: list[Path]) -> dict:
+def full_size(path: Path, files: list[Path], render_size: int | None = None) -> dict:
     """The same through Colorizer on the original files (as `nogancolor predict`)."""
-    colorizer = Colorizer.from_checkpoint(path, device="cpu")
+    colorizer = Colorizer.from_checkpoint(path, device="cpu", render_size=render_size)
     sums = {}
     for f in files:
         rgb = torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)[None]
@@ -76,6 +77,8 @@ def main():
     ap.add_argument("--command", default="", help="how the model was trained, for its card")
     ap.add_argument("--bundle", action="store_true", help="write it into the package with this card")
     ap.add_argument("--dest", type=Path, default=None, help="with --bundle: elsewhere than the package (tests)")
+    ap.add_argument("--render-sizes", default="", help="comma-separated: also measure the original files at these "
+                                                         "render sizes and print a table")
     args = ap.parse_args()
     model, config = load_generator(args.model)
     images, _ = evaluation_images(args.data, config["split"], "test")
@@ -94,6 +97,13 @@ def main():
             "machine": f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}",
             "metrics": stored, "metrics_full_size": full}
     print(json.dumps(card, indent=1))
+    if args.render_sizes:
+        print(f"\n{len(files)} original files through predict, {cpu}\n\n| --render-size | colourfulness / truth's | "
+              "RGB PSNR gain over the gray input (dB) |\n|---|---|---|")
+        for size in map(int, args.render_sizes.split(",")):
+            m = summary(full_size(args.model, files, size), "")
+            print(f"| {size}{' (default)' if size == max(config['img_size']) else ''} | "
+                  f"{m['colorfulness_ratio']:.2f}x | {m['psnr_gain_db']:+.2f} |")
     if args.bundle:
         print(f"bundled: {bundle(args.model, card, args.dest)}")
 

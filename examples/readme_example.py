@@ -1,46 +1,73 @@
-"""The README's example: real photos (scikit-image's astronaut, coffee and cat: public domain or
-the library's own) made gray, then colorized at full size by the model `nogancolor predict` uses
-by default (the best photo model under runs/, else the one bundled with the package), beside
-the original colour.
+"""The README's and the docs' example figures: real photos (scikit-image's astronaut, coffee and
+cat: public domain or the library's own) made gray, then colorized at full size by the photo
+model bundled with the package (what `nogancolor predict` uses on a fresh clone).
 
-    python examples/readme_example.py        # -> docs/example/real-photos.jpg
+    python examples/readme_example.py   # -> docs/example/real-photos.jpg, docs/example/render-size.jpg
+
+real-photos.jpg: gray input | colorized | original colour.
+render-size.jpg: the same photos colorized at several render sizes (`predict --render-size`, the
+working resolution the model sees), each with its colourfulness as a fraction of the original's.
 """
 
 from pathlib import Path
 
+import numpy as np
+import torch
 from PIL import Image, ImageDraw
 from skimage import data as skdata
 
 from nogancolor.apps.bundled import bundled_model
 from nogancolor.apps.colorize import Colorizer
-from nogancolor.apps.predict import find_model
+from nogancolor.evaluation.metrics import colorfulness
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
 HEIGHT = 300  # each row's height in the sheet; colorized at the photo's full size first
+RENDER_SIZES = (32, 64, 128, 256)
 
 
-def main(out: Path = Path("docs/example")):
-    model = find_model() or bundled_model()
-    colorizer = Colorizer.from_checkpoint(model, device="cpu")
-    rows = []
-    for name in PHOTOS:
-        truth = Image.fromarray(getattr(skdata, name)())
-        gray = truth.convert("L")
-        panels = [gray.convert("RGB"), colorizer.colorize(gray), truth]
-        rows.append([p.resize((round(p.width * HEIGHT / p.height), HEIGHT), Image.Resampling.LANCZOS) for p in panels])
-    size = "x".join(map(str, colorizer.config["img_size"]))
-    labels = ("gray input", f"colorized: {colorizer.name} trained on photos at {size} px", "original colour")
-    widths = [max(row[i].width for row in rows) for i in range(3)]
+def sheet(rows: list[list[Image.Image]], labels: list[str], captions: list[list[str]] | None = None) -> Image.Image:
+    """Rows of images scaled to HEIGHT, centred in labelled columns; `captions` under each panel."""
+    rows = [[p.resize((round(p.width * HEIGHT / p.height), HEIGHT), Image.Resampling.LANCZOS) for p in row]
+            for row in rows]
+    widths = [max(row[i].width for row in rows) for i in range(len(labels))]
     sheet = Image.new("RGB", (sum(widths), 24 + HEIGHT * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
     for i, label in enumerate(labels):
         draw.text((sum(widths[:i]) + 6, 6), label, fill="black")
     for r, row in enumerate(rows):
-        for i, image in enumerate(row):  # centred in its column
-            sheet.paste(image, (sum(widths[:i]) + (widths[i] - image.width) // 2, 24 + r * HEIGHT))
+        for i, image in enumerate(row):
+            x, y = sum(widths[:i]) + (widths[i] - image.width) // 2, 24 + r * HEIGHT
+            sheet.paste(image, (x, y))
+            if captions and captions[r][i]:
+                draw.rectangle((x, y + HEIGHT - 20, x + 7 * len(captions[r][i]) + 8, y + HEIGHT), fill="white")
+                draw.text((x + 4, y + HEIGHT - 16), captions[r][i], fill="black")
+    return sheet
+
+
+def image_colorfulness(image: Image.Image) -> float:
+    return colorfulness(torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None] / 255).item()
+
+
+def main(out: Path = Path("docs/example")):
+    model = bundled_model()
+    colorizer = Colorizer.from_checkpoint(model, device="cpu")
+    truths = [Image.fromarray(getattr(skdata, name)()) for name in PHOTOS]
+    grays = [truth.convert("L") for truth in truths]
+    size = "x".join(map(str, colorizer.config["img_size"]))
     out.mkdir(parents=True, exist_ok=True)
-    sheet.save(out / "real-photos.jpg", quality=90)
-    print(f"{', '.join(PHOTOS)} colorized with {model} -> {out / 'real-photos.jpg'}")
+    rows = [[gray.convert("RGB"), colorizer.colorize(gray), truth] for gray, truth in zip(grays, truths)]
+    labels = ["gray input", f"colorized: {colorizer.name} trained on photos at {size} px", "original colour"]
+    sheet(rows, labels).save(out / "real-photos.jpg", quality=90)
+
+    rows, captions = [], []
+    for gray, truth in zip(grays, truths):
+        panels = [Colorizer(colorizer.model, colorizer.config, "cpu", size).colorize(gray) for size in RENDER_SIZES]
+        rows.append(panels + [truth])
+        true = image_colorfulness(truth)
+        captions.append([f"{image_colorfulness(p) / true:.2f}x colourfulness" for p in panels] + [""])
+    labels = [f"--render-size {s}" + (" (default)" if s == colorizer.render_size else "") for s in RENDER_SIZES]
+    sheet(rows, labels + ["original colour"], captions).save(out / "render-size.jpg", quality=90)
+    print(f"{', '.join(PHOTOS)} colorized with {model} -> {out / 'real-photos.jpg'}, {out / 'render-size.jpg'}")
 
 
 if __name__ == "__main__":

@@ -53,3 +53,17 @@ def test_comparison_notebook_loads_three_models(prepared, tmp_path, monkeypatch)
     assert any("image/png" in o.get("data", {}) for o in outputs)
     table = outputs[-1]["data"]["text/plain"]
     assert all(name in table for name in ("U-Net", "DCGAN", "NoGAN")) and "frechet_classifier_distance" in table
+
+
+def test_the_readme_example_draws_the_real_photo_and_render_size_figures(tmp_path):
+    import runpy
+
+    from PIL import Image
+
+    example = runpy.run_path(str(EXAMPLES / "readme_example.py"))
+    example["main"](out=tmp_path)
+    photos, sizes = Image.open(tmp_path / "real-photos.jpg"), Image.open(tmp_path / "render-size.jpg")
+    rows = len(example["PHOTOS"])
+    assert photos.height == sizes.height == 24 + example["HEIGHT"] * rows
+    # render-size.jpg: one column per render size and the original (each at least as wide as tall), real-photos.jpg three
+    assert sizes.width > (len(example["RENDER_SIZES"]) + 1) * example["HEIGHT"] > photos.width

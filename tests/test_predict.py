@@ -297,7 +297,8 @@ def test_the_bundling_script_measures_and_bundles_a_photo_model(checkpoint, prep
 
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "bundle_photo_model.py"
     result = subprocess.run([sys.executable, str(script), str(checkpoint), "--data", str(prepared), "--n-full", "6",
-                             "--command", "train unet (test)", "--bundle", "--dest", str(tmp_path / "photo.safetensors")],
+                             "--command", "train unet (test)", "--bundle", "--dest", str(tmp_path / "photo.safetensors"),
+                             "--render-sizes", "32,64"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     card = json.loads((tmp_path / "photo.json").read_text())["card"]
@@ -307,3 +308,6 @@ def test_the_bundling_script_measures_and_bundles_a_photo_model(checkpoint, prep
     assert stored["colorfulness_ratio"] == pytest.approx(stored["colorfulness"] / stored["colorfulness_true"])
     assert stored["psnr_gain_db"] == pytest.approx(stored["psnr"] - stored["psnr_gray_input"])
     assert card["trained_with"] == "train unet (test)" and card["seed"] == 0
+    rows = {line.split(" | ")[0]: line for line in result.stdout.splitlines() if line.startswith("| 32") or line.startswith("| 64")}
+    assert set(rows) == {"| 32 (default)", "| 64"}  # the default render size is the training size, as the card measures
+    assert rows["| 32 (default)"] == f"| 32 (default) | {full['colorfulness_ratio']:.2f}x | {full['psnr_gain_db']:+.2f} |"

@@ -96,3 +96,9 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
     except (OSError, safetensors.SafetensorError, RuntimeError) as e:
         raise CheckpointError(f"{path} could not be loaded as safetensors weights ({e.__class__.__name__}: {str(e)[:120]})") from e
     return model.eval()
+
+
+def project_path(path) -> str:
+    """A path as a report names it: relative to the project (the working folder), never the
+    absolute path of the machine it ran on; other sources (a download's name) as they are."""
+    return os.path.relpath(path) if os.path.isabs(str(path)) else str(path)

@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 
 import pytest
 import torch
@@ -28,7 +29,7 @@ def report(prepared, tmp_path_factory):
     return out, root, messages
 
 
-def test_compare_trains_every_method_split_and_seed_and_reports(report):
+def test_compare_trains_every_method_split_and_seed_and_reports(report, prepared):
     out, root, messages = report
     assert len(messages) == 13 and messages[1].startswith("[1/13] U-Net, hue split, seed 0")
     with open(out / "all_metrics.csv") as f:
@@ -44,6 +45,7 @@ def test_compare_trains_every_method_split_and_seed_and_reports(report):
     accuracy = json.loads(next((root / "runs").glob("compare-tiny-*/classifier/model.json")).read_text())["test_accuracy"]
     assert f"top-1 {accuracy:.3f} on all colour test images" in text
     assert "png files; prepared at" in text and {r["dataset_files"] for r in rows} == {"png"}
+    assert {r["dataset"] for r in rows} == {os.path.relpath(json.loads((prepared / "meta.json").read_text())["source"])}
     assert text.startswith("# Colorization comparison: profile `tiny`\n\nDataset: `tinycifar` (`")
     assert "`/" not in text  # paths relative to the project, never this machine's absolute ones
     configs = json.loads(text.split("are the study's): `")[1].split("`")[0])

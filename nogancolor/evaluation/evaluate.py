@@ -29,6 +29,7 @@ from ..color import AB_SCALE, lab_to_model, model_to_rgb, rgb_to_lab
 from ..data import DEFAULT_DATA_DIR, load_prepared, load_split, read_meta
 from ..data.dataloaders import subsample
 from ..data.splits import split_path
+from ..files import project_path
 from ..models import load_generator
 from ..models.classifier import DEFAULT_CLASSIFIER, load_classifier
 from .metrics import ab_error_cdf, classify, colorfulness, frechet_distance
@@ -126,7 +127,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path = DEFAULT_DATA_DIR, which: 
         model, classifier_config = load_classifier(classifier)
     metrics = evaluate_generator(generator, images, labels, model, **batches)
     record = {"checkpoint": str(checkpoint), "method": config.get("method"), "split": split, "seed": config.get("seed"),
-              "set": which, "n_images": len(images), "dataset": meta.get("source"),
+              "set": which, "n_images": len(images), "dataset": project_path(meta["source"]) if meta.get("source") else None,
               "dataset_files": ",".join(meta.get("subsets", {}).get("test" if which == "test" else "train", {})
                                         .get("file_types", ["unknown"])),
               "classifier": str(classifier) if model is not None else None,

@@ -12,7 +12,6 @@ configs from being reused (`n_eval` is left out of it: evaluation never needs a 
 import csv
 import hashlib
 import json
-import os
 import platform
 import shlex
 import shutil
@@ -34,6 +33,7 @@ from ..evaluation.evaluate import (
     evaluation_images,
 )
 from ..evaluation.figures import prediction_grid, training_curves
+from ..files import project_path
 from ..methods import REGISTRY, by_rank
 from ..methods.classifier import ClassifierConfig, ClassifierMethod
 from ..methods.dcgan import DCGANConfig
@@ -293,12 +293,6 @@ def metric_table(records: list[dict], which: str) -> str:
                          f"colour images, {reference[0]['accuracy_gray']:.3f} on the gray ones; colorfulness "
                          f"{reference[0]['colorfulness_true']:.1f}.  ")
     return "\n".join(lines)
-
-
-def project_path(path) -> str:
-    """A path as a report names it: relative to the project (the working folder), never the
-    absolute path of the machine it ran on; other sources (a download's name) as they are."""
-    return os.path.relpath(path) if os.path.isabs(str(path)) else str(path)
 
 
 def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: Path, wall: float, timings: dict,

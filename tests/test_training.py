@@ -1,10 +1,12 @@
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from fastai.callback.core import Callback
 
+from nogancolor.color import lab_to_model, rgb_to_lab
 from nogancolor.data import colorization_dls
 from nogancolor.files import CheckpointError
 from nogancolor.methods.unet import UNetConfig, train_unet
@@ -287,3 +289,33 @@ def test_a_later_fit_still_logs_its_rows_after_no_bar(prepared, tmp_path):
     learn.fit(2, 1e-3)
     with open(tmp_path / "history.csv") as f:
         assert [line.split(",")[0] for line in f.read().splitlines()] == ["epoch", "0", "1"]
+
+
+def test_colour_rebalancing_weights_rare_colours_up_and_trains(prepared, tmp_path):
+    """benchmarks/colour_rebalance.py: weights of mean 1 over the training pixels, larger for rarer
+    colours, and a U-Net run trained and exported with them."""
+    import runpy
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "colour_rebalance.py"
+    bench = runpy.run_path(str(script))
+    rgb = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    rgb[:, :] = torch.tensor([128, 128, 128], dtype=torch.uint8)[:, None, None]  # mostly gray pixels
+    rgb[0, :, :2, :2] = torch.tensor([200, 30, 30], dtype=torch.uint8)[:, None, None]  # a few red ones
+    weights = bench["colour_weights"](rgb, mix=0.5)
+    _, ab = lab_to_model(rgb_to_lab(rgb.float() / 255))
+    per_pixel = weights[bench["ab_bins"](ab)]
+    assert per_pixel.mean().item() == pytest.approx(1.0, rel=1e-4)
+    assert per_pixel[0, 0, 0] > 2 * per_pixel[1, 0, 0]  # the rare red pixel outweighs a common gray one
+    milder = bench["colour_weights"](rgb, mix=0.8)[bench["ab_bins"](ab)]
+    assert 1 < milder[0, 0, 0] / milder[1, 0, 0] < per_pixel[0, 0, 0] / per_pixel[1, 0, 0]  # more uniform: flatter
+    loss = bench["RebalancedMSE"](weights)
+    target, pred = ab[:1], torch.zeros_like(ab[:1])
+    assert loss(pred, target).item() == pytest.approx((per_pixel[:1] * target.pow(2).mean(1)).mean().item(), rel=1e-5)
+
+    out = tmp_path / "rebalanced"
+    result = subprocess.run([sys.executable, str(script), "--data", str(prepared), "--out", str(out), "--epochs", "1",
+                             "--base", "8", "--bs", "8"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "weights over" in result.stdout and (out / "model.safetensors").exists()

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from nogancolor.apps.bundled import bundle
-from nogancolor.apps.colorize import Colorizer
+from nogancolor.apps.colorize import Colorizer, default_render_size
 from nogancolor.color import lab_to_model, model_to_rgb, rgb_to_lab
 from nogancolor.data import read_meta
 from nogancolor.data.download import held_out
@@ -102,7 +102,7 @@ def main():
               "RGB PSNR gain over the gray input (dB) |\n|---|---|---|")
         for size in map(int, args.render_sizes.split(",")):
             m = summary(full_size(args.model, files, size), "")
-            print(f"| {size}{' (default)' if size == max(config['img_size']) else ''} | "
+            print(f"| {size}{' (default)' if size == default_render_size(config) else ''} | "
                   f"{m['colorfulness_ratio']:.2f}x | {m['psnr_gain_db']:+.2f} |")
     if args.bundle:
         print(f"bundled: {bundle(args.model, card, args.dest)}")

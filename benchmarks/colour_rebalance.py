@@ -1,6 +1,6 @@
 """Does class rebalancing (Zhang et al. 2016, "Colorful Image Colorization") buy colour on photos,
 and at what PSNR? Trains the small U-Net on a prepared photo dataset with its pixel MSE weighted
-by the rarity of each pixel's true colour, then measure the export with
+by the rarity of each pixel's true colour; measure the export with
 `benchmarks/bundle_photo_model.py` as the bundled model's card is measured.
 
     python benchmarks/colour_rebalance.py --data data/photos-64 --out runs/photo/unet-rebalanced \\
@@ -65,7 +65,9 @@ class RebalancedMSE(nn.Module):
 
 
 class RebalancedUNet(UNetMethod):
-    weights: torch.Tensor
+    def __init__(self, config: UNetConfig, out: Path, weights: torch.Tensor):
+        super().__init__(config, out)
+        self.weights = weights
 
     def build(self, dls):
         learn = super().build(dls)
@@ -90,9 +92,7 @@ def main():
           f"max {weights.max():.1f}")
     config = replace(UNetConfig(), data=str(args.data), split=args.split, base=args.base, bs=args.bs,
                      epochs=args.epochs)
-    method = RebalancedUNet(config, args.out)
-    method.weights = weights
-    record = run_training(method, progress=False)
+    record = run_training(RebalancedUNet(config, args.out, weights), progress=False)
     print(f"exported {args.out / 'model.safetensors'}: val PSNR {record['metrics']['val_psnr']:.2f} dB "
           f"(no colour: {record['metrics']['val_psnr_gray_output']:.2f})")
 

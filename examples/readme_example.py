@@ -59,9 +59,10 @@ def main(out: Path = Path("docs/example")):
     labels = ["gray input", f"colorized: {colorizer.name} trained on photos at {size} px", "original colour"]
     sheet(rows, labels).save(out / "real-photos.jpg", quality=90)
 
+    at_size = [Colorizer(colorizer.model, colorizer.config, "cpu", render) for render in RENDER_SIZES]
     rows, captions = [], []
     for gray, truth in zip(grays, truths):
-        panels = [Colorizer(colorizer.model, colorizer.config, "cpu", size).colorize(gray) for size in RENDER_SIZES]
+        panels = [c.colorize(gray) for c in at_size]
         rows.append(panels + [truth])
         true = image_colorfulness(truth)
         captions.append([f"{image_colorfulness(p) / true:.2f}x colourfulness" for p in panels] + [""])

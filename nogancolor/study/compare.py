@@ -25,7 +25,7 @@ import torch
 from fastai.torch_core import default_device
 
 from ..color import lab_to_model, model_to_rgb, rgb_to_lab
-from ..data import read_meta
+from ..data import load_prepared
 from ..data.errors import DatasetError
 from ..evaluation.evaluate import (
     classifier_reference,
@@ -139,20 +139,23 @@ METRICS = [("ab_mse", "ab MSE", ".5f"), ("psnr", "PSNR (dB)", ".2f"), ("ssim", "
            ("frechet_classifier_distance", "FCD", ".2f")]
 
 
+RUN_SETTINGS = ("data", "split", "seed", "classifier")  # what the study sets in each run's config
+
+
 def shown_record(profile: Profile) -> dict:
-    """The profile's record without the settings the study sets itself (`run_config`), whose
-    defaults would only mislead a report's reader."""
+    """The profile's record without the settings the study sets itself (RUN_SETTINGS; the
+    classifier's data), whose defaults would only mislead a report's reader."""
     record = profile.record()
     record["classifier"] = {k: v for k, v in record["classifier"].items() if k != "data"}
     for method in profile.configs:
-        record[method] = {k: v for k, v in record[method].items() if k not in ("data", "split", "seed", "classifier")}
+        record[method] = {k: v for k, v in record[method].items() if k not in RUN_SETTINGS}
     return record
 
 
 def run_config(config, data: Path, split: str, seed: int, classifier: Path):
-    """A method's config of the profile, set for one run of the study."""
-    config = replace(config, data=str(data), split=split, seed=seed)
-    return replace(config, classifier=str(classifier)) if hasattr(config, "classifier") else config
+    """A method's config of the profile, set for one run of the study (those of RUN_SETTINGS it has)."""
+    values = dict(zip(RUN_SETTINGS, (str(data), split, seed, str(classifier))))
+    return replace(config, **{k: v for k, v in values.items() if hasattr(config, k)})
 
 
 def compare(data: Path, profile: Profile, seeds=(0,), out: Path | None = None, runs: Path = Path("runs"),
@@ -211,9 +214,7 @@ def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compil
 def check_size(data: Path, profile: Profile) -> None:
     """Refuse data prepared at another size than the profile's: its speed and its report's
     claims hold at that size only."""
-    prepared = read_meta(data).get("size")
-    if prepared is None:
-        raise DatasetError(f"{data} is not a prepared dataset: run `nogancolor data prepare --size {profile.size} --out {data}`")
+    prepared = load_prepared(data)[2]["size"]  # an unprepared folder gets load_prepared's own one-line error
     if prepared != profile.size:
         raise DatasetError(f"the {profile.name} profile trains on images prepared at {profile.size} px; {data} holds "
                            f"{prepared} px ones: run `nogancolor data prepare --size {profile.size}` into another folder")

@@ -3,7 +3,7 @@ options, each from the same pretrained generator and critic, and print what each
 chosen validation row) beside the most colourful validation it passed. Validation subset only:
 nothing here looks at the test set, so its results may pick defaults.
 
-    python benchmarks/joint_phase_sweep.py runs/compare-quick-9e188ca5/nogan-hue-s0 \\
+    python benchmarks/joint_phase_sweep.py runs/compare-quick/nogan-ca30bff7/hue-s0 \\
         --variant default --variant balance1:adv_balance=1 --out sweep.jsonl
 
 A variant is NAME[:option=value,...]: fields of the joint phase's JointStageConfig (adv_weight,
@@ -45,7 +45,7 @@ def main():
     parser.add_argument("run", type=Path, help="a NoGAN run made by `nogancolor compare` (stages 1 and 2 done)")
     parser.add_argument("--variant", action="append", default=[], help="NAME[:option=value,...]")
     parser.add_argument("--data", type=Path, default=Path("data/cifar10"))
-    parser.add_argument("--classifier", type=Path, default=None, help="default: the compare folder's classifier")
+    parser.add_argument("--classifier", type=Path, default=None, help="default: the one the run trained with")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="append each variant's result to this JSON-lines file")
     parser.add_argument("--plot", type=Path, default=None, help="draw the run's sweeps into this PNG")
@@ -54,9 +54,8 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     pretrained = read_config(args.run / STAGES[1] / "model.safetensors")
-    classifier = args.classifier or args.run.parent / "classifier" / "model.safetensors"
-    base = replace(config_from_record(NoGANConfig, pretrained["config"], f"{args.run}'s config"), data=str(args.data),
-                   classifier=str(classifier))
+    base = config_from_record(NoGANConfig, pretrained["config"], f"{args.run}'s config")
+    base = replace(base, data=str(args.data), classifier=str(args.classifier or base.classifier))
     for name, options in map(parse_variant, args.variant or ([] if args.plot else ["default"])):
         out = sweep_dir(args.run, name)
         for stage in (1, 2):  # the same pretrained networks for every variant

@@ -205,7 +205,7 @@ def compare(
                                                   "a 2-core CPU); photo-full (128 px, for a GPU).")] = Profile.quick,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; several give mean ± std.")] = "0",
     out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reports/<profile>).")] = None,
-    runs: Annotated[Path, typer.Option(help="Where the runs go (each profile in its own compare-<profile>-<hash> folder).")] = Path("runs"),
+    runs: Annotated[Path, typer.Option(help="Where the runs go (runs/compare-<profile>/<method>-<hash of its config>/<split>-s<seed>).")] = Path("runs"),
     config: Annotated[Optional[Path], typer.Option(help="A JSON file of configs replacing the profile's (the shape of "
                                                         "Profile.record() in nogancolor/study/compare.py; dry runs use "
                                                         "tiny ones).")] = None,

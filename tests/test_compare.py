@@ -1,6 +1,7 @@
 import csv
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,7 +43,7 @@ def test_compare_trains_every_method_split_and_seed_and_reports(report, prepared
     text = (out / "report.md").read_text()
     assert "## Official test set (6 images)" in text
     assert "| U-Net | hue | 2 |" in text and "±" in text  # mean ± std over two seeds
-    accuracy = json.loads(next((root / "runs").glob("compare-tiny-*/classifier/model.json")).read_text())["test_accuracy"]
+    accuracy = json.loads(next((root / "runs").glob("compare-tiny/classifier-*/model.json")).read_text())["test_accuracy"]
     assert f"top-1 {accuracy:.3f} on all colour test images" in text
     assert "png files; prepared at" in text and {r["dataset_files"] for r in rows} == {"png"}
     assert {r["dataset"] for r in rows} == {os.path.relpath(json.loads((prepared / "meta.json").read_text())["source"])}
@@ -52,9 +53,10 @@ def test_compare_trains_every_method_split_and_seed_and_reports(report, prepared
     assert configs["unet"]["epochs"] == 2 and "data" not in configs["classifier"]  # set per run, not shown
     assert not {"data", "split", "seed", "classifier"} & set(configs["nogan"]) and configs["nogan"]["critic"]["nf"] == 8
     assert "nogancolor compare --profile tiny" in text and "torch" in text and "Wall time" in text
-    seconds = sum(int(m) * 60 + int(sec) for path in (root / "runs").glob("compare-tiny-*/nogan-hue-s0/*/history.csv")
+    (nogan,) = (root / "runs").glob("compare-tiny/nogan-*/hue-s0")
+    seconds = sum(int(m) * 60 + int(sec) for path in nogan.glob("*/history.csv")
                   for m, sec in (row["time"].split(":") for row in csv.DictReader(path.open())))
-    assert f"nogan-hue-s0`: {seconds / 60:.1f} min of epochs" in text  # all three NoGAN stages
+    assert f"{nogan.parent.name}/hue-s0`: {seconds / 60:.1f} min of epochs" in text  # all three NoGAN stages
     for name in ("comparison-hue.png", "comparison-hue.pdf", "comparison-random.png", "training_curves.png"):
         assert (out / name).stat().st_size > 1000
 
@@ -71,12 +73,12 @@ def test_table_means_match_the_raw_records(report):
 
 def test_a_second_compare_reuses_the_runs(report, prepared):
     out, root, _ = report
-    (model,) = (root / "runs").glob("compare-tiny-*/unet-hue-s0/model.safetensors")
+    (model,) = (root / "runs").glob("compare-tiny/unet-*/hue-s0/model.safetensors")
     stamp = model.stat().st_mtime_ns
     again = root / "again"  # evaluated on fewer images: the same trained runs
     compare(prepared, profile_from_record("tiny", TINY | {"n_eval": 5}), seeds=(0, 1), out=again, runs=root / "runs",
             progress=False, log=lambda m: None)
-    assert model.stat().st_mtime_ns == stamp and len(list((root / "runs").glob("compare-tiny-*"))) == 1
+    assert model.stat().st_mtime_ns == stamp and len(list((root / "runs").glob("compare-tiny/*"))) == 4
     assert "## Official test set (5 images)" in (again / "report.md").read_text()
 
 
@@ -87,10 +89,26 @@ def test_training_time_sums_every_stage_and_call(tmp_path):
     assert training_seconds(tmp_path) == 90 + 45 + 3605
 
 
-def test_the_quick_profile_keeps_its_run_folder():
-    """Changing the quick profile's training settings would orphan every trained quick run (and
-    the committed report's paths); evaluation settings may change freely."""
+def test_the_quick_profile_keeps_its_run_folders():
+    """Changing the quick profile's training settings would orphan its trained runs; evaluation
+    settings may change freely."""
     from dataclasses import replace
 
-    assert PROFILES["quick"].digest() == "9e188ca5"
-    assert replace(PROFILES["quick"], n_eval=10).digest() == "9e188ca5"
+    quick = PROFILES["quick"]
+    expected = {None: "b7382dad", "unet": "b9096048", "dcgan": "b9f6d0fe", "nogan": "ca30bff7"}
+    assert {m: quick.digest(m) for m in expected} == expected
+    assert replace(quick, n_eval=10).digest("nogan") == expected["nogan"]
+    assert quick.run_folder(Path("runs"), "unet") == Path("runs/compare-quick/unet-" + expected["unet"])
+
+
+def test_a_method_change_retrains_that_method_only():
+    """A longer joint phase makes NoGAN's run folder new and keeps the U-Net's, the DCGAN's and
+    the classifier's; a new classifier makes NoGAN's (which trains on it) new, not the U-Net's."""
+    from dataclasses import replace
+
+    photo = PROFILES["photo"]
+    nogan = photo.configs["nogan"]
+    longer = replace(photo, configs={**photo.configs, "nogan": replace(nogan, gan=replace(nogan.gan, epochs=9.0))})
+    assert [longer.digest(m) == photo.digest(m) for m in (None, "unet", "dcgan", "nogan")] == [True, True, True, False]
+    other = replace(photo, classifier=replace(photo.classifier, epochs=9))
+    assert [other.digest(m) == photo.digest(m) for m in (None, "unet", "dcgan", "nogan")] == [False, True, True, False]

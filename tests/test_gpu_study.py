@@ -87,9 +87,9 @@ def test_the_photo_gpu_profile_dry_runs_at_128_px(inputs):
     assert done.returncode == 0, done.stdout + done.stderr
     report = (out / "report" / "report.md").read_text()
     assert report.startswith("# Colorization comparison: profile `photo-full`") and "| NoGAN | hue | 1 |" in report
-    nogan = json.loads(next((out / "runs").glob("compare-photo-full-*/nogan-hue-s0/model.json")).read_text())
+    nogan = json.loads(next((out / "runs").glob("compare-photo-full/nogan-*/hue-s0/model.json")).read_text())
     assert nogan["img_size"] == [128, 128] and nogan["config"]["generator"]["lr"] == 2.8e-3
-    unet = json.loads(next((out / "runs").glob("compare-photo-full-*/unet-hue-s0/model.json")).read_text())
+    unet = json.loads(next((out / "runs").glob("compare-photo-full/unet-*/hue-s0/model.json")).read_text())
     assert unet["config"]["base"] == 64 and unet["img_size"] == [128, 128]
 
 

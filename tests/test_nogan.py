@@ -127,18 +127,18 @@ def test_a_stage_alone_needs_the_earlier_ones(prepared, classifier, tmp_path):
         train_nogan(tiny(prepared, classifier[0]), tmp_path / "run", stage=2, progress=False)
 
 
-def test_joint_phase_sweep_reruns_stage_3_per_variant_and_plots(nogan_run, prepared, classifier, tmp_path):
+def test_joint_phase_sweep_reruns_stage_3_per_variant_and_plots(nogan_run, prepared, tmp_path):
     import shutil
     import subprocess
     import sys
     from pathlib import Path
 
     out, _, _ = nogan_run
-    run = tmp_path / "compare" / "nogan-hue-s0"
+    run = tmp_path / "compare-tiny" / "nogan-1234abcd" / "hue-s0"  # compare's layout
     shutil.copytree(out, run)
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "joint_phase_sweep.py"
     tiny = "gan_epochs=1.0,val_every=2,bs=8,n_train=null,n_val=null"
-    result = subprocess.run([sys.executable, str(script), str(run), "--data", str(prepared), "--classifier", str(classifier[0]),
+    result = subprocess.run([sys.executable, str(script), str(run), "--data", str(prepared),  # the classifier the run used
                              "--variant", f"w3:adv_weight=3,{tiny}", "--variant", f"b:adv_balance=0.5,{tiny}",
                              "--out", str(tmp_path / "sweep.jsonl"), "--plot", str(tmp_path / "sweep.png")],
                             capture_output=True, text=True)
@@ -146,10 +146,10 @@ def test_joint_phase_sweep_reruns_stage_3_per_variant_and_plots(nogan_run, prepa
     lines = [json.loads(line) for line in (tmp_path / "sweep.jsonl").read_text().splitlines()]
     assert [(r["variant"], r["options"]["adv_weight" if r["variant"] == "w3" else "adv_balance"]) for r in lines] == [("w3", 3), ("b", 0.5)]
     for r in lines:  # each variant's export is its own stage 3 from the run's stages 1-2, which stay as they were
-        sweep = tmp_path / "compare" / "sweeps" / f"nogan-hue-s0-{r['variant']}"
+        sweep = run.parent / "sweeps" / f"hue-s0-{r['variant']}"
         assert json.loads((sweep / "model.json").read_text())["chosen_row"] == r["chosen"]
         assert (sweep / "1-generator" / "model.safetensors").read_bytes() == (run / "1-generator" / "model.safetensors").read_bytes()
-    assert "g_adv_weight" in rows(tmp_path / "compare" / "sweeps" / "nogan-hue-s0-b" / "3-gan" / "history.csv")[0]
+    assert "g_adv_weight" in rows(run.parent / "sweeps" / "hue-s0-b" / "3-gan" / "history.csv")[0]
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
 
 def _all_val(prepared):

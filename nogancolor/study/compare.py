@@ -3,10 +3,12 @@ splits (and seeds), evaluate each on validation and test, and write reports/<nam
 metric table, the comparison figures, training curves, the commands, versions and hardware.
 
 A profile is each method's config at one scale (`replace(NoGANConfig(), ...)`); the methods are
-those in methods.REGISTRY. Runs live in runs/compare-<profile>-<configs hash>/<method>-<split>-s<seed>/;
-a run whose export exists is skipped, an interrupted one resumes, so a killed compare goes on where
-it stopped. The hash of the profile's training configs in the folder name keeps runs of other
-configs from being reused (`n_eval` is left out of it: evaluation never needs a retrain).
+those in methods.REGISTRY. Runs live in runs/compare-<profile>/<method>-<config hash>/<split>-s<seed>/
+(the classifier in classifier-<config hash>/); a run whose export exists is skipped, an interrupted
+one resumes, so a killed compare goes on where it stopped. The hash of a method's training config
+(and of the classifier's, for a method that trains on it) keeps runs of other configs from being
+reused, and lets a profile change one method without retraining the others (`n_eval` is left out:
+evaluation never needs a retrain).
 """
 
 import csv
@@ -67,10 +69,19 @@ class Profile:
         return {"n_eval": self.n_eval, "size": self.size, "classifier": config_record(self.classifier),
                 **{name: config_record(config) for name, config in self.configs.items()}}
 
-    def digest(self) -> str:
-        """Hash of the training configs that names the profile's run folder."""
-        training = {k: v for k, v in self.record().items() if k not in ("n_eval", "size")}
+    def digest(self, method: str | None = None) -> str:
+        """Hash of the training configs that names a method's run folder (None: the classifier's):
+        its own config, and the classifier's when the method trains on it (a `classifier` setting)."""
+        training = {"classifier": config_record(self.classifier)}
+        if method is not None:
+            config = self.configs[method]
+            training = {method: config_record(config), **(training if hasattr(config, "classifier") else {})}
         return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
+
+    def run_folder(self, runs: Path, method: str | None = None) -> Path:
+        """runs/compare-<profile>/<method>-<digest> (None: the classifier's); seeds and splits of
+        a method lie inside it."""
+        return Path(runs) / f"compare-{self.name}" / f"{method or 'classifier'}-{self.digest(method)}"
 
 
 def profile_from_record(name: str, record: dict) -> Profile:
@@ -128,7 +139,7 @@ PROFILES = {
 
 
 CHECKPOINTS = ("Which checkpoint each run exports: the U-Net and NoGAN's generator pretraining keep the epoch with the "
-               "lowest validation loss (on all 44,430 training images the U-Net overfits after its 8th of 20 epochs, so "
+               "lowest validation loss (on all 44,430 CIFAR-10 training images the U-Net overfits after its 8th of 20 epochs, so "
                "the last epoch would understate the method); NoGAN's joint phase exports the checkpoint with the lowest FCD on a "
                "fixed validation subset among those whose val PSNR stays within 1 dB of its pretrained generator's "
                "(`--select fcd`, `--max-psnr-drop 1`; curves below); the "
@@ -172,18 +183,18 @@ def compare(data: Path, profile: Profile, seeds=(0,), out: Path | None = None, r
 def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compile, console: dict) -> Path:
     progress, log, command = console.get("progress", True), console.get("log", print), console.get("command")
     start, device = time.time(), default_device()  # evaluation where training ran: the GPU when there is one
-    root = runs / f"compare-{profile.name}-{profile.digest()}"
     out.mkdir(parents=True, exist_ok=True)
     methods = [r.name for r in by_rank() if r.name in profile.configs]  # the registered methods the profile sets
     jobs = [(seed, split, method) for seed in seeds for split in SPLITS for method in methods]
     check_size(data, profile)
     log(f"[0/{len(jobs) + 1}] colour classifier (feature loss and evaluation)")
-    classifier = root / "classifier" / "model.safetensors"
-    continue_run(ClassifierMethod(replace(profile.classifier, data=str(data)), root / "classifier"), force=force,
+    classifier = profile.run_folder(runs) / "model.safetensors"
+    continue_run(ClassifierMethod(replace(profile.classifier, data=str(data)), classifier.parent), force=force,
                  progress=progress)
+    folders = {m: profile.run_folder(runs, m) for m in methods}
     records, timings, references = [], {}, {}
     for i, (seed, split, method) in enumerate(jobs, 1):
-        run = root / f"{method}-{split}-s{seed}"
+        run = folders[method] / f"{split}-s{seed}"
         log(f"[{i}/{len(jobs) + 1}] {REGISTRY[method].label}, {split} split, seed {seed} -> {run} "
             f"({(time.time() - start) / 60:.1f} min into this call)")
         t0 = time.time()
@@ -197,14 +208,14 @@ def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compil
                 images = evaluation_images(data, split, which, profile.n_eval)
                 references[key] = classifier_reference(load_classifier(classifier)[0], *images, device=device)
             records.append(evaluate_checkpoint(run / "model.safetensors", data, which, classifier=classifier,
-                                               out=out / "raw" / f"{run.name}-{which}", reference=references[key],
+                                               out=out / "raw" / f"{method}-{split}-s{seed}-{which}", reference=references[key],
                                                n_images=profile.n_eval, device=device))
     for split in SPLITS:
-        comparison_figure(data, split, {m: root / f"{m}-{split}-s{seeds[0]}" / "model.safetensors" for m in methods},
+        comparison_figure(data, split, {m: folders[m] / f"{split}-s{seeds[0]}" / "model.safetensors" for m in methods},
                           out / f"comparison-{split}", seed=seeds[0])
     for split in SPLITS if "nogan" in methods else ():  # the joint phase's curves with the exported checkpoint marked
-        shutil.copyfile(root / f"nogan-{split}-s{seeds[0]}" / "3-gan" / "joint_phase.png", out / f"joint-phase-{split}.png")
-    curves = {f"{REGISTRY[m].label} ({split})": history_psnr(root / f"{m}-{split}-s{seeds[0]}")
+        shutil.copyfile(folders["nogan"] / f"{split}-s{seeds[0]}" / "3-gan" / "joint_phase.png", out / f"joint-phase-{split}.png")
+    curves = {f"{REGISTRY[m].label} ({split})": history_psnr(folders[m] / f"{split}-s{seeds[0]}")
               for m in methods for split in SPLITS}
     training_curves(curves, out / "training_curves.png")
     write_report(out, records, profile, seeds, data, time.time() - start, timings, command)

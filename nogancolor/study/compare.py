@@ -118,13 +118,14 @@ PROFILES = {
                          critic=CriticStageConfig(epochs=3, lr=2e-3), gan=replace(JointStageConfig(), epochs=2, val_every=10))}),
     # Real photos (Imagenette prepared at 64 px): the narrower U-Net (base 32) and 5,000 photos keep
     # both splits of all three methods under an hour on a 2-core CPU; the classifier trained here on
-    # the same photos is NoGAN's feature network and the FCD's.
+    # the same photos is NoGAN's feature network and the FCD's. NoGAN's joint phase is two passes
+    # (312 batches): after half a pass the random split's FCD was still falling (docs/results).
     "photo": Profile("photo", replace(ClassifierConfig(), epochs=4, bs=64), {
         "unet": replace(UNetConfig(), base=32, epochs=5, **PHOTO_QUICK),
         "dcgan": replace(DCGANConfig(), base=32, epochs=5, **PHOTO_QUICK),
         "nogan": replace(NoGANConfig(), base=32, **PHOTO_QUICK, generator=GeneratorStageConfig(epochs=5),
                          critic=CriticStageConfig(epochs=1),
-                         gan=replace(JointStageConfig(), epochs=0.5, val_every=20, n_realism=500))},
+                         gan=replace(JointStageConfig(), epochs=2.0, val_every=24, n_realism=500))},
         n_eval=1000, size=64),
     # The same at 128 px for a GPU: all photos, the method descriptions' widths, batches of 128 with
     # the regressors' rates scaled by sqrt(128 / 64).

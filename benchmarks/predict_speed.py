@@ -1,9 +1,9 @@
 """Time `nogancolor predict` work on this machine: a 1024x1024 photo (decode, colorize at the
-default render size, encode) and a short video, with the small U-Net (base 64) of a trained run.
+model's default render size, encode) and a short video.
 
     python benchmarks/predict_speed.py [--model runs/unet-hue/model.safetensors]
 
-Without --model an untrained small U-Net of the same size is used: the cost is the same.
+Without --model it times the bundled photo model, the one `predict` uses on a fresh install.
 """
 
 import argparse
@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
+from nogancolor.apps.bundled import bundled_model
 from nogancolor.apps.colorize import Colorizer, save_image
-from nogancolor.models import UNet
 from nogancolor.apps.video import colorize_video
 
 
@@ -52,10 +52,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path)
     args = parser.parse_args()
-    if args.model:
-        colorizer = Colorizer.from_checkpoint(args.model, device="cpu")
-    else:
-        colorizer = Colorizer(UNet(base=64), {"img_size": [32, 32], "method": "untrained"}, device="cpu")
+    colorizer = Colorizer.from_checkpoint(args.model or bundled_model(), device="cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, model {colorizer.name}, render size {colorizer.render_size}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

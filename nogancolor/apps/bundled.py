@@ -7,12 +7,11 @@ predict and serve find it when runs/ holds no model. Replace it only with one me
 the same card's metrics: every version stays in git history.
 """
 
-import os
 from pathlib import Path
 
 import torch
 
-from ..files import CheckpointError, read_config, save_weights
+from ..files import CheckpointError, project_path, read_config, save_weights
 from ..models import load_generator
 
 BUNDLED = Path(__file__).with_name("bundled") / "photo.safetensors"
@@ -44,8 +43,8 @@ def bundle(run_model: Path, card: dict, dest: Path | None = None) -> Path:
     """Write the trained generator at `run_model` into the package in fp16, with its model.json
     and `card` (data, command, seed, machine, metrics) under "card"; refused above MAX_BYTES."""
     model, config = load_generator(run_model)
-    if os.path.isabs(config.get("dataset", "")):  # the card names its data relative to the project
-        config["dataset"] = os.path.relpath(config["dataset"])
+    if config.get("dataset"):  # the card names its data relative to the project
+        config["dataset"] = project_path(config["dataset"])
     dest = Path(dest or BUNDLED)
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model.to(torch.float16), dest, {**config, "card": card})

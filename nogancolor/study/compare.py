@@ -75,7 +75,9 @@ class Profile:
         training = {"classifier": config_record(self.classifier)}
         if method is not None:
             config = self.configs[method]
-            training = {method: config_record(config), **(training if hasattr(config, "classifier") else {})}
+            if not hasattr(config, "classifier"):  # trains without it
+                training = {}
+            training[method] = config_record(config)
         return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
 
     def run_folder(self, runs: Path, method: str | None = None) -> Path:

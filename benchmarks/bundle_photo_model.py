@@ -15,7 +15,6 @@ adds a table of the original files colorized at other render sizes (`predict --r
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from nogancolor.data.download import held_out
 from nogancolor.evaluation.evaluate import evaluation_images
 from nogancolor.evaluation.metrics import colorfulness, psnr
 from nogancolor.models import load_generator
+from nogancolor.train.learner import cpu_name
 
 
 def add(sums: dict, pred: torch.Tensor, truth: torch.Tensor, l_norm: torch.Tensor) -> None:
@@ -91,8 +91,7 @@ def main():
     gray_files = set(meta["subsets"]["test"]["gray_files"])
     files = [f for f in files if str(f.relative_to(held)) not in gray_files]
     full = summary(full_size(args.model, files), f"{len(files)} of its original colour files through predict")
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     card = {"data": meta["name"], "trained_with": args.command, "seed": config.get("seed"),
             "machine": f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}",
             "metrics": stored, "metrics_full_size": full}

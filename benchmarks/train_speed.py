@@ -19,7 +19,6 @@ precisions and memory formats.
 """
 
 import argparse
-import platform
 import time
 import warnings
 from contextlib import nullcontext
@@ -33,7 +32,7 @@ from fastai.optimizer import Adam
 from nogancolor.models.critics import PairCritic, PairDiscriminator
 from nogancolor.data import colorization_dls
 from nogancolor.methods.dcgan import dcgan_learner
-from nogancolor.train.learner import colorization_learner, resolve_precision
+from nogancolor.train.learner import colorization_learner, cpu_name, resolve_precision
 from nogancolor.models.losses import FeatureLoss, discriminator_loss, generator_loss
 from nogancolor.models import UNet
 from nogancolor.models.classifier import CifarNet
@@ -239,12 +238,7 @@ def optimizer_step_ms(opt_factory, reps: int = 10) -> float:
 def device_name(device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        lines = open("/proc/cpuinfo").read().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {torch.get_num_threads()} threads"
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"
 
 
 def cpu_table(dls, steps: int):

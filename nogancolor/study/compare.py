@@ -49,6 +49,7 @@ from ..methods.unet import UNetConfig
 from ..models import load_generator
 from ..models.classifier import load_classifier
 from ..train.config import config_from_record, config_record
+from ..train.learner import cpu_name
 from ..train.run import check_time, continue_run, time_budget
 
 SPLITS = ("hue", "random")
@@ -321,8 +322,6 @@ def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: 
         writer.writeheader()
         writer.writerows(records)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU only, {torch.get_num_threads()} threads"
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
     dataset = records[0]["dataset"]
     lines = [
         f"# Colorization comparison: profile `{profile.name}`",
@@ -333,7 +332,7 @@ def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: 
         "",
         f"Command: `{command or ' '.join(map(shlex.quote, sys.argv))}`",
         "",
-        f"Machine: {cpu or platform.processor() or platform.machine()}, {device}; Python {platform.python_version()}, "
+        f"Machine: {cpu_name()}, {device}; Python {platform.python_version()}, "
         f"torch {torch.__version__}, fastai {fastai.__version__}. Wall time of this call: {wall / 60:.1f} min "
         "(runs done by an earlier call are reused, not retrained).",
         "",

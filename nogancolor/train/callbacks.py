@@ -101,6 +101,22 @@ class StopBeforeDeadline(Callback):
             raise self.Stop("another epoch would end after the deadline")
 
 
+class FrozenEncoderFirst(Callback):
+    """DeOldify's schedule for a pretrained encoder (a DynamicUnet's `model[0]`): the first
+    `epochs` train the decoder alone, the rest the whole network (at the discriminative rates
+    that the fit's `slice` gives the encoder's and the decoder's parameter groups). Set from the
+    epoch at every epoch's start, so a resumed run freezes exactly as a fresh one."""
+
+    def __init__(self, epochs: int = 1):
+        self.epochs = epochs
+
+    def before_epoch(self):
+        getattr(self.model, "generator", self.model)[0].requires_grad_(self.epoch >= self.epochs)
+
+    def after_fit(self):
+        getattr(self.model, "generator", self.model)[0].requires_grad_(True)
+
+
 class HistoryCSVLogger(CSVLogger):
     """fastai's CSVLogger, appending, that writes the header only into a new file (the stock one
     repeats it at every fit, so each resume left a header line in the middle) and rows only for

@@ -115,13 +115,22 @@ def run_callbacks(path: Path, best: bool = True, log: bool = True, grid: bool = 
     return cbs
 
 
+def encoder_decoder_split(model) -> list:
+    """Parameter groups of a DynamicUnet: its encoder, then the rest (fastai's unet splitter),
+    so a `slice` of learning rates gives the encoder the lower one."""
+    return [list(model[0].parameters()), [p for layer in list(model)[1:] for p in layer.parameters()]]
+
+
 def colorization_learner(dls, model, path: Path = Path("."), precision: str = "auto", log: bool = True, grid: bool = True,
-                         loss_func=None, cbs=(), compile: bool = False) -> Learner:
+                         loss_func=None, cbs=(), compile: bool = False, split_encoder: bool = False) -> Learner:
     """Learner with MSE on scaled ab (or `loss_func`), Adam and val PSNR. With `log`, it also
     keeps `best` and `last` checkpoints under path/checkpoints and a CSV history; with `grid`,
-    a val_grid.png. `precision`, `compile`: see `for_device`."""
+    a val_grid.png. `split_encoder`: a DynamicUnet's encoder and decoder in two parameter
+    groups (discriminative rates). `precision`, `compile`: see `for_device`."""
+    splitter = {"splitter": encoder_decoder_split} if split_encoder else {}
     learn = Learner(dls, model, loss_func=loss_func or MSELossFlat(), opt_func=adam, metrics=[RGBPSNR()],
-                    path=Path(path), model_dir=CHECKPOINT_DIR, cbs=[*run_callbacks(path, log=log, grid=grid), *cbs])
+                    path=Path(path), model_dir=CHECKPOINT_DIR, cbs=[*run_callbacks(path, log=log, grid=grid), *cbs],
+                    **splitter)
     return for_device(learn, precision, compile)
 
 

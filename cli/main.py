@@ -29,7 +29,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-data_app = typer.Typer(help="Get CIFAR-10 (or your own image folder) ready for training.", no_args_is_help=True)
+data_app = typer.Typer(help="Get a dataset ready for training: CIFAR-10, photos (Imagenette, Tiny-ImageNet) or your "
+                                "own folder of photos.", no_args_is_help=True)
 train_app = typer.Typer(help="Train a colorization model; each run writes checkpoints, history.csv and val_grid.png.",
                         no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -90,7 +91,8 @@ def data_prepare(
         help="Local dataset: a folder with train/ and test/ (or val/) of class folders, or a .tar.gz of one. Without "
              "it, --dataset is downloaded with fastai's untar_data.")] = None,
     dataset: Annotated[Dataset, typer.Option(help="What to download without --path: cifar10 (PNG, lossless) or "
-                                                  "imagenette (fast.ai's 10-class ImageNet subset, 160 px).")] = Dataset.cifar10,
+                                                  "imagenette (fast.ai's 10-class ImageNet subset, 160 px) or "
+                                                  "tinyimagenet (200 ImageNet classes at 64 px).")] = Dataset.cifar10,
     out: Annotated[Optional[Path], typer.Option(help="Where the prepared dataset (arrays, splits, meta.json) goes "
                                                      "(default: data/<the dataset's name>).")] = None,
     size: Annotated[int, typer.Option(help="Working size, a multiple of 32; other sizes are resized and centre-cropped "

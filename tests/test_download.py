@@ -61,5 +61,64 @@ def test_imagenette_is_fetched_as_fastai_lays_it_out_and_its_val_part_becomes_th
 
 
 def test_an_unknown_dataset_name_is_refused_in_words(tmp_path):
-    with pytest.raises(DatasetError, match="unknown dataset 'mnist'; choose one of cifar10, imagenette"):
+    with pytest.raises(DatasetError, match="unknown dataset .mnist.; choose one of cifar10, imagenette, tinyimagenet"):
         download_dataset("mnist", data=tmp_path / "d", archive=tmp_path / "a")
+
+
+def tiny_imagenet_archive(image_folder, site, labels: bool = True):
+    """A zip laid out as the official tiny-imagenet-200.zip: train/<wnid>/images/*, val/images/
+    with val_annotations.txt, an unlabelled test/images/."""
+    import zipfile
+
+    site.mkdir()
+    path = site / "tiny-imagenet-200.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for photo in sorted((image_folder / "train").glob("*/*.png")):
+            z.write(photo, f"tiny-imagenet-200/train/{photo.parent.name}/images/{photo.name}")
+        for wnid in sorted(p.name for p in (image_folder / "train").iterdir()):
+            z.writestr(f"tiny-imagenet-200/train/{wnid}/{wnid}_boxes.txt", "")
+        lines = []
+        for i, photo in enumerate(sorted((image_folder / "test").glob("*/*.png"))):
+            z.write(photo, f"tiny-imagenet-200/val/images/val_{i}.png")
+            lines.append(f"val_{i}.png\t{photo.parent.name}\t0\t0\t63\t63")
+            z.write(photo, f"tiny-imagenet-200/test/images/test_{i}.png")
+        if labels:
+            z.writestr("tiny-imagenet-200/val/val_annotations.txt", "\n".join(lines) + "\n")
+    return path
+
+
+def serve_folder(site):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_tiny_imagenet_is_fetched_as_its_official_zip_lays_it_out_and_regrouped_into_class_folders(image_folder, tmp_path):
+    from nogancolor.data.download import DATASETS
+
+    assert DATASETS["tinyimagenet"].endswith("/tiny-imagenet-200.zip")  # what --dataset tinyimagenet downloads
+    tiny_imagenet_archive(image_folder, tmp_path / "site")
+    server = serve_folder(tmp_path / "site")
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/tiny-imagenet-200.zip"
+        root = download_dataset("tinyimagenet", url, data=tmp_path / "data", archive=tmp_path / "archive", progress=False)
+    finally:
+        server.shutdown()
+    assert sorted(p.name for p in root.iterdir()) == ["test-unlabelled", "train", "val"]
+    meta = prepare_dataset(root, tmp_path / "prepared", progress=False)
+    assert meta["subsets"]["train"]["n_files"] == 43 and meta["subsets"]["test"]["n_files"] == 13  # val/ is the test set
+    assert meta["subsets"]["test"]["classes"] == ["blueish", "reddish"] and meta["subsets"]["test"]["n_color"] == 10
+
+
+def test_a_tiny_imagenet_folder_without_its_val_labels_is_refused_in_words(image_folder, tmp_path):
+    import zipfile
+
+    archive = tiny_imagenet_archive(image_folder, tmp_path / "site", labels=False)
+    zipfile.ZipFile(archive).extractall(tmp_path / "unpacked")
+    with pytest.raises(DatasetError, match="val_annotations.txt, which names their classes, is missing"):
+        prepare_dataset(tmp_path / "unpacked" / "tiny-imagenet-200", tmp_path / "prepared", progress=False)
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    (tmp_path / "empty" / "val").mkdir()
+    with pytest.raises(DatasetError, match="no images found in .*train; expected .*<class name>/<image files>"):
+        prepare_dataset(tmp_path / "empty", tmp_path / "prepared2", progress=False)

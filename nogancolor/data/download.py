@@ -10,9 +10,11 @@ from pathlib import Path
 from .errors import DatasetError
 
 
-# what `data prepare --dataset NAME` downloads: the name of its address in fastai's URLs
-DATASETS = {"cifar10": "CIFAR", "imagenette": "IMAGENETTE_160"}
+# what `data prepare --dataset NAME` downloads: the name of its address in fastai's URLs, or the address
+DATASETS = {"cifar10": "CIFAR", "imagenette": "IMAGENETTE_160",
+            "tinyimagenet": "http://cs231n.stanford.edu/tiny-imagenet-200.zip"}
 HELD_OUT = ("test", "val")  # the held-out part's folder, beside train/: it becomes the test set
+TINY_VAL_LABELS = "val_annotations.txt"  # Tiny-ImageNet's val/: images/ plus this file naming each one's class
 
 
 def download_dataset(name: str = "cifar10", url: str | None = None, data: Path | None = None,
@@ -25,7 +27,7 @@ def download_dataset(name: str = "cifar10", url: str | None = None, data: Path |
 
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or pass --path to a folder")
-    url = url or getattr(URLs, DATASETS[name])
+    url = url or (DATASETS[name] if "://" in DATASETS[name] else getattr(URLs, DATASETS[name]))
     try:
         with nullcontext() if progress else redirect_stdout(io.StringIO()):
             path = untar_data(url, data=data, archive=archive)
@@ -46,8 +48,41 @@ def find_dataset_root(path: Path) -> Path:
     if root is None:
         raise DatasetError(f"{path} holds no train/ folder; expected {path}/train/<class>/<images> and {path}/test/ "
                            "(or val/)")
+    regroup_tinyimagenet(root)
     held_out(root)  # fails in words when there is none
     return root
+
+
+def regroup_tinyimagenet(root: Path) -> None:
+    """Tiny-ImageNet as its official archive lays it out (train/<wnid>/images/*.JPEG; val/images/
+    with val_annotations.txt naming each photo's class; test/ without labels) -> the class-folder
+    layout every dataset here has: train/<wnid>/, val/<wnid>/, the unlabelled test/ set aside as
+    test-unlabelled/. Done in place, once; any other folder is left as it is."""
+    root = Path(root)
+    val_images = root / "val" / "images"
+    if not val_images.is_dir():
+        return
+    labels = root / "val" / TINY_VAL_LABELS
+    if not labels.is_file():
+        raise DatasetError(f"{val_images} holds Tiny-ImageNet's val photos but {labels}, which names their classes, is "
+                           "missing: use the complete archive (tiny-imagenet-200.zip)")
+    for line in labels.read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) < 2:
+            continue
+        photo = val_images / fields[0]
+        if photo.exists():
+            (root / "val" / fields[1]).mkdir(exist_ok=True)
+            photo.rename(root / "val" / fields[1] / fields[0])
+    if any(val_images.iterdir()):
+        raise DatasetError(f"{labels} names no class for some photos in {val_images}: is it the archive's own file?")
+    val_images.rmdir()
+    for nested in (root / "train").glob("*/images"):
+        for photo in nested.iterdir():
+            photo.rename(nested.parent / photo.name)
+        nested.rmdir()
+    if (root / "test" / "images").is_dir():
+        (root / "test").rename(root / "test-unlabelled")
 
 
 def held_out(root: Path) -> Path:

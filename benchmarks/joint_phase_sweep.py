@@ -28,7 +28,7 @@ from dataclasses import fields, replace
 from nogancolor.evaluation.figures import save_figure
 from nogancolor.files import read_config
 from nogancolor.methods.nogan import STAGES, JointStageConfig, NoGANConfig, train_nogan
-from nogancolor.train.config import config_from_record
+from nogancolor.config import config_from_record
 
 
 def sweep_dir(run: Path, name: str) -> Path:
@@ -53,17 +53,17 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    pretrained = read_config(args.run / STAGES[1] / "model.safetensors")
+    pretrained = read_config(args.run / STAGES[0].folder / "model.safetensors")
     base = config_from_record(NoGANConfig, pretrained["config"], f"{args.run}'s config")
     base = replace(base, data=str(args.data), classifier=str(args.classifier or base.classifier))
     for name, options in map(parse_variant, args.variant or ([] if args.plot else ["default"])):
         out = sweep_dir(args.run, name)
         for stage in (1, 2):  # the same pretrained networks for every variant
-            shutil.copytree(args.run / STAGES[stage], out / STAGES[stage], dirs_exist_ok=True)
+            shutil.copytree(args.run / STAGES[stage - 1].folder, out / STAGES[stage - 1].folder, dirs_exist_ok=True)
         start = time.perf_counter()
         config = train_nogan(variant_config(base, options), out, stage=3, force=True, progress=False,
                              log=lambda m: None)[3].record
-        with (out / STAGES[3] / "history.csv").open() as f:
+        with (out / STAGES[2].folder / "history.csv").open() as f:
             history = list(csv.DictReader(f))
         richest = max(history, key=lambda r: float(r["colorfulness"]))
         result = {"run": str(args.run), "variant": name, "options": options, "minutes": (time.perf_counter() - start) / 60,
@@ -96,7 +96,7 @@ def plot_sweeps(run: Path, pretrained_psnr: float, unet: Path | None, path: Path
         if not (out / "model.json").exists():
             continue
         config = json.loads((out / "model.json").read_text())
-        with (out / STAGES[3] / "history.csv").open() as f:
+        with (out / STAGES[2].folder / "history.csv").open() as f:
             rows = list(csv.DictReader(f))
         psnr, colour = [float(r["psnr"]) for r in rows], [float(r["colorfulness"]) for r in rows]
         line = ax.plot(psnr, colour, marker=".", alpha=0.7, label="profile" if out == run else out.name.removeprefix(f"{run.name}-"))[0]

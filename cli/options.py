@@ -1,5 +1,5 @@
 """Command-line options made from a config's fields, so that each default and its help text are
-declared once, in the config (`nogancolor.train.config.setting`).
+declared once, in the config (`nogancolor.config.setting`).
 
     @train_app.command("unet")
     @config_options(UNetConfig)
@@ -43,15 +43,42 @@ def config_fields(cls, names: dict | None = None, path: tuple = ()):
     return rows
 
 
+def bounds_text(f: dataclasses.Field) -> str:
+    low, high = f.metadata.get("min"), f.metadata.get("max")
+    if low is not None and high is not None:
+        return f" [{low} to {high}]"
+    return f" [at least {low}]" if low is not None else f" [at most {high}]" if high is not None else ""
+
+
 def option_parameter(name: str, f: dataclasses.Field, default) -> inspect.Parameter:
-    """The Typer option for one config field, with its default, help, bounds and choices."""
+    """The Typer option for one config field, with its default, help and choices. Bounds are
+    shown in the help and checked by `build_config`, so a value out of range gets the same one
+    `error:` line as any other bad value (Typer's own check prints a box and exits 2)."""
     kind, optional = _base_type(f.type)
-    bounds = {k: f.metadata[k] for k in ("min", "max") if k in f.metadata}
     if "choices" in f.metadata:
         kind = _choices(name, f.metadata["choices"])
-        default = kind(default)
-    annotation = Annotated[Optional[kind] if optional else kind, typer.Option(help=f.metadata.get("help"), **bounds)]
+        default = kind(default) if default is not None else None
+    help_text = (f.metadata.get("help") or "") + bounds_text(f)
+    annotation = Annotated[Optional[kind] if optional else kind, typer.Option(help=help_text, metavar=_metavar(kind))]
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def _metavar(kind) -> str | None:
+    """What the help shows after an option: nothing for a flag, the choices for a choice, the
+    kind of value otherwise (Typer's own says <bool>, <int range> ...)."""
+    if kind is bool:
+        return ""
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return "[" + "|".join(m.value for m in kind) + "]"
+    return {int: "INTEGER", float: "NUMBER", str: "TEXT"}.get(kind, "PATH")
+
+
+def check_bounds(name: str, f: dataclasses.Field, value) -> None:
+    low, high = f.metadata.get("min"), f.metadata.get("max")
+    if value is None or isinstance(value, bool):
+        return
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"--{name.replace('_', '-')} {value} is out of range:{bounds_text(f)}")
 
 
 def build_config(cls, values: dict, path: tuple = ()):
@@ -86,6 +113,8 @@ def config_options(cls, defaults: dict | None = None):
         @functools.wraps(command)
         def wrapper(**kwargs):
             values = {path: kwargs.pop(name) for name, path, _ in fields}
+            for name, path, f in fields:
+                check_bounds(name, f, values[path])
             return command(build_config(cls, values), **kwargs)
 
         wrapper.__signature__ = inspect.Signature([*options, *own])

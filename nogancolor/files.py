@@ -2,22 +2,24 @@
 
 `<stem>.safetensors` holds the tensors, `<stem>.json` says how to rebuild the model (its format,
 architecture, and the config that trained it), so predict and evaluate load any method's
-generator without knowing which method trained it, and loading runs no pickled code.
+generator without knowing which method trained it, and loading runs no pickled code. torch and safetensors are imported where a model is written or
+read, so reading a config (and naming the project's paths) stays light.
 """
+
+from __future__ import annotations
 
 import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import safetensors
-import safetensors.torch
-from torch import nn
-
-from .color import AB_SCALE
+if TYPE_CHECKING:
+    from torch import nn
 
 FORMAT = "nogancolor-generator"
 FORMAT_VERSION = 1
+DEFAULT_CLASSIFIER = Path("runs/classifier/model.safetensors")  # where `train classifier` puts the project's classifier
 
 
 @contextmanager
@@ -47,6 +49,8 @@ def write_json(path: Path, record: dict) -> Path:
 
 def export_generator(model: nn.Module, path: Path, arch: str, img_size, arch_kwargs: dict | None = None, **info) -> Path:
     """Write `path` (.safetensors) and its .json config; `info` (method, split, metrics...) is kept as is."""
+    from .color import AB_SCALE
+
     config = {"format": FORMAT, "version": FORMAT_VERSION, "arch": arch, "arch_kwargs": arch_kwargs or {},
               "img_size": list(img_size), "ab_scale": AB_SCALE, **info}
     return save_weights(model, path, config)
@@ -55,6 +59,8 @@ def export_generator(model: nn.Module, path: Path, arch: str, img_size, arch_kwa
 def save_weights(model: nn.Module, path: Path, config: dict) -> Path:
     """Write the model's tensors to `path` (.safetensors) and `config` beside it (.json), each
     under a temporary name first, so an interrupted export never leaves half a file."""
+    import safetensors.torch
+
     path = Path(path).with_suffix(".safetensors")
     with atomic_write(path) as tmp:
         safetensors.torch.save_model(model, str(tmp))
@@ -78,6 +84,8 @@ def read_config(path: Path, fmt: str = FORMAT) -> dict:
     if Path(path).suffix not in (".safetensors", ".json"):
         raise CheckpointError(f"{path}: not an exported model (.safetensors + .json); pickled checkpoints such as "
                               ".pth files are never loaded, since unpickling can run code")
+    if not Path(path).exists():
+        raise CheckpointError(f"{path}: no such file")
     path = Path(path).with_suffix(".json")
     try:
         config = json.loads(path.read_text())
@@ -90,6 +98,9 @@ def read_config(path: Path, fmt: str = FORMAT) -> dict:
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """Fill `model` from safetensors weights (no pickled code runs) -> the model in eval mode."""
+    import safetensors
+    import safetensors.torch
+
     path = Path(path).with_suffix(".safetensors")
     try:
         safetensors.torch.load_model(model, str(path), strict=True)

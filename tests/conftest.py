@@ -59,9 +59,10 @@ def prepared(image_folder, tmp_path_factory) -> Path:
 def classifier(prepared, tmp_path_factory):
     """(path, model.json) of a small colour classifier trained on the tiny set: NoGAN's feature
     network and judge in the tests."""
-    from nogancolor.methods.classifier import ClassifierConfig, train_classifier
+    from nogancolor.methods import train
+    from nogancolor.methods.classifier import ClassifierConfig
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("classifier")
-    config = train_classifier(ClassifierConfig(data=str(prepared), epochs=4, bs=8, base=8), out, progress=False)
+    config = train(ClassifierConfig(data=str(prepared), epochs=4, bs=8, base=8), out, progress=False)
     return out / "model.safetensors", config

@@ -141,8 +141,8 @@ def test_train_classifier_then_nogan_from_the_command_line(prepared):
             "--gan-epochs", 0.5, "--val-every", 2)
     result = run(*args)
     assert result.exit_code == 0, result.output
-    for line in ("stage 1/3", "stage 2/3", "stage 3/3", "pretrained generator: val ab MSE", "critic: val accuracy",
-                 "NoGAN: val ab MSE"):
+    for line in ("stage 1/3", "stage 2/3", "stage 3/3", "generator pretraining: val ab MSE",
+                 "critic pretraining: val accuracy", "NoGAN: val ab MSE"):
         assert line in result.output
     assert "done, skipped" in run(*args).output
     result = run(*args, "--stage", 3, "--force", "--adv-balance", 0.25, "--critic-thresh", 10)  # generator steps: weights logged

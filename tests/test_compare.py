@@ -6,12 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nogancolor.study.compare import (
-    PROFILES,
-    compare,
-    profile_from_record,
-    training_seconds,
-)
+from nogancolor.study.compare import compare, training_seconds
+from nogancolor.study.profiles import PROFILES, profile_from_record
+
+pytestmark = pytest.mark.slow  # minutes of training or whole scripts: outside the quick subset
 
 SMALL = {"n_train": 16, "bs": 8, "base": 8}
 TINY = {"n_eval": 6, "classifier": {"epochs": 2, "bs": 8, "base": 8},

@@ -106,6 +106,7 @@ def test_subsets_and_decoding_for_show_batch(prepared):
     assert torch.allclose(gray[0], gray[1], atol=1e-3) and not torch.allclose(colour[0], colour[2], atol=1e-2)
 
 
+@pytest.mark.slow
 def test_training_reads_a_memory_mapped_dataset_batch_by_batch(tmp_path):
     """A prepared array of 98 MB trains while the process's own memory (RssAnon: not the file's
     pages, which the system may drop) grows by far less: the array is memory-mapped and each

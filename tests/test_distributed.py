@@ -17,12 +17,14 @@ import torch
 
 from nogancolor.data import colorization_dls
 from nogancolor.evaluation.metrics import val_metrics
-from nogancolor.methods.classifier import ClassifierConfig, train_classifier
+from nogancolor.methods import train
+from nogancolor.methods.classifier import ClassifierConfig
 from nogancolor.models import load_generator
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
-pytestmark = pytest.mark.skipif(ACCELERATE is None, reason="accelerate's launcher is not installed")
+pytestmark = [pytest.mark.skipif(ACCELERATE is None, reason="accelerate's launcher is not installed"),
+              pytest.mark.slow]  # several training processes: outside the quick subset
 TINY = ["--n-train", "32", "--bs", "4", "--base", "4"]
 
 
@@ -78,7 +80,7 @@ def test_two_processes_train_write_once_resume_after_a_kill_and_export_what_one_
     assert done < 3 and not (run / "model.json").exists()
 
     out = finished(launch(*args, "--resume"))
-    assert out.count("exported:") == 1  # one process reports
+    assert out.count("U-Net: val ab MSE") == 1  # one process reports
     with open(run / "history.csv") as f:
         rows = [line.split(",")[0] for line in f.read().splitlines()]
     assert rows == ["epoch", "0", "1", "2", "3"]  # one header, each epoch once: only rank 0 writes
@@ -97,7 +99,7 @@ def test_two_processes_train_a_dcgan_from_the_command_line_and_export_what_one_p
     run = tmp_path / "dcgan"
     out = finished(launch("-m", "cli.main", "train", "dcgan", "--data", str(prepared), *TINY, "--epochs", "2",
                           "--out", str(run)))
-    assert out.count("exported:") == 1
+    assert out.count("DCGAN: val ab MSE") == 1
     with open(run / "history.csv") as f:
         lines = f.read().splitlines()
     assert [line.split(",")[0] for line in lines] == ["epoch", "0", "1"]
@@ -109,7 +111,7 @@ def test_two_processes_train_a_dcgan_from_the_command_line_and_export_what_one_p
 
 
 def test_two_processes_run_nogans_three_stages_from_the_command_line(prepared, tmp_path):
-    classifier = train_classifier(ClassifierConfig(data=str(prepared), epochs=1, bs=8, base=4), tmp_path / "classifier", progress=False)
+    train(ClassifierConfig(data=str(prepared), epochs=1, bs=8, base=4), tmp_path / "classifier", progress=False)
     run = tmp_path / "nogan"
     out = finished(launch("-m", "cli.main", "train", "nogan", "--data", str(prepared), *TINY, "--critic-nf", "4",
                           "--classifier", str(tmp_path / "classifier" / "model.safetensors"), "--gen-epochs", "1",
@@ -119,7 +121,7 @@ def test_two_processes_run_nogans_three_stages_from_the_command_line(prepared, t
         rows = [line.split(",")[0] for line in f.read().splitlines()]
     per_process = len(colorization_dls(prepared, "hue", bs=4, n_train=32).train) // 2
     assert rows == ["epoch", *map(str, range(per_process // 2))]  # one pass over the set, in chunks of 2 batches
-    assert json.loads((run / "model.json").read_text())["method"] == "nogan" and classifier["test_accuracy"] >= 0
+    assert json.loads((run / "model.json").read_text())["method"] == "nogan"
 
 
 def test_gan_processes_take_the_same_steps_on_different_shards(prepared, tmp_path):

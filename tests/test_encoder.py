@@ -8,7 +8,8 @@ import torch
 from typer.testing import CliRunner
 
 from cli.main import app
-from nogancolor.methods.classifier import ClassifierConfig, train_classifier
+from nogancolor.methods import train
+from nogancolor.methods.classifier import ClassifierConfig
 from nogancolor.methods.nogan import (
     CriticStageConfig,
     GeneratorStageConfig,
@@ -26,14 +27,14 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def gray_resnet(prepared, tmp_path_factory):
     out = tmp_path_factory.mktemp("gray-resnet")
-    config = train_classifier(ClassifierConfig(data=str(prepared), arch="resnet18", gray=True, epochs=1, bs=8), out, progress=False)
+    config = train(ClassifierConfig(data=str(prepared), arch="resnet18", gray=True, epochs=1, bs=8), out, progress=False)
     return out / "model.safetensors", config
 
 
 @pytest.fixture(scope="module")
 def rgb_classifier(prepared, tmp_path_factory):
     out = tmp_path_factory.mktemp("cifarnet")
-    train_classifier(ClassifierConfig(data=str(prepared), epochs=1, bs=8, base=4), out, progress=False)
+    train(ClassifierConfig(data=str(prepared), epochs=1, bs=8, base=4), out, progress=False)
     return out / "model.safetensors"
 
 
@@ -41,7 +42,7 @@ def test_a_gray_classifiers_body_lands_in_the_dynamic_unet_encoder(gray_resnet):
     import safetensors.torch
 
     path, config = gray_resnet
-    assert config["arch"] == "resnet18" and config["gray"] is True and 0 <= config["test_accuracy"] <= 1
+    assert config["arch"] == "resnet18" and config["gray"] is True
     saved = safetensors.torch.load_file(str(path))
     unet = build_generator("resnet18", **DEOLDIFY_UNET)
     encoder = unet[0].state_dict()
@@ -104,7 +105,7 @@ def test_the_stronger_classifier_trains_and_serves_as_feature_network_and_judge(
     from nogancolor.models.classifier import CifarResNet
     from nogancolor.models.features import feature_net
 
-    config = train_classifier(ClassifierConfig(data=str(prepared), arch="cifar-resnet18", epochs=1, bs=8), tmp_path / "r", progress=False)
+    config = train(ClassifierConfig(data=str(prepared), arch="cifar-resnet18", epochs=1, bs=8), tmp_path / "r", progress=False)
     model, loaded = load_classifier(tmp_path / "r" / "model.safetensors")
     assert isinstance(model, CifarResNet) and loaded["arch"] == "cifar-resnet18" and config["gray"] is False
     assert model.stem[0].stride == (1, 1) and model.stem[0].kernel_size == (3, 3)  # the CIFAR stem keeps 32x32
@@ -114,4 +115,4 @@ def test_the_stronger_classifier_trains_and_serves_as_feature_network_and_judge(
     logits, pooled = classify(model, rgb)
     assert logits.shape == (2, 10) and pooled.shape == (2, 512) and torch.allclose(logits, model(rgb))
     with pytest.raises(ValueError, match="--arch resnet18 needs --gray"):
-        train_classifier(ClassifierConfig(data=str(prepared), arch="resnet18", epochs=1, bs=8), tmp_path / "x", progress=False)
+        train(ClassifierConfig(data=str(prepared), arch="resnet18", epochs=1, bs=8), tmp_path / "x", progress=False)

@@ -6,6 +6,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.slow  # minutes of training or whole scripts: outside the quick subset
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
@@ -24,8 +26,9 @@ def test_notebook_runs(name, prepared, tmp_path, monkeypatch):
 
 
 def test_comparison_notebook_loads_three_models(prepared, tmp_path, monkeypatch):
-    from nogancolor.methods.classifier import ClassifierConfig, train_classifier
-    from nogancolor.methods.dcgan import DCGANConfig, train_dcgan
+    from nogancolor.methods import train
+    from nogancolor.methods.classifier import ClassifierConfig
+    from nogancolor.methods.dcgan import DCGANConfig
     from nogancolor.methods.nogan import (
         CriticStageConfig,
         GeneratorStageConfig,
@@ -33,12 +36,12 @@ def test_comparison_notebook_loads_three_models(prepared, tmp_path, monkeypatch)
         NoGANConfig,
         train_nogan,
     )
-    from nogancolor.methods.unet import UNetConfig, train_unet
+    from nogancolor.methods.unet import UNetConfig
 
     small = dict(data=str(prepared), bs=8, base=8)
-    train_unet(UNetConfig(epochs=1, **small), tmp_path / "unet", progress=False)
-    train_dcgan(DCGANConfig(epochs=1, **small), tmp_path / "dcgan", progress=False)
-    train_classifier(ClassifierConfig(epochs=1, **small), tmp_path / "clf", progress=False)
+    train(UNetConfig(epochs=1, **small), tmp_path / "unet", progress=False)
+    train(DCGANConfig(epochs=1, **small), tmp_path / "dcgan", progress=False)
+    train(ClassifierConfig(epochs=1, **small), tmp_path / "clf", progress=False)
     train_nogan(NoGANConfig(classifier=str(tmp_path / "clf" / "model.safetensors"), generator=GeneratorStageConfig(epochs=1),
                             critic=CriticStageConfig(nf=8), gan=JointStageConfig(epochs=0.5, val_every=2), **small),
                 tmp_path / "nogan", progress=False, log=lambda m: None)

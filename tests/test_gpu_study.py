@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # minutes of training or whole scripts: outside the quick subset
+
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"n_train": 16, "n_val": 8, "bs": 8, "base": 4}
 TINY = {"n_eval": 6, "classifier": {"epochs": 1, "bs": 8, "base": 4},
@@ -66,7 +68,7 @@ def test_the_gpu_study_script_runs_end_to_end_and_resumes_after_its_budget(input
 
 def tiny_version(profile: str) -> dict:
     """A profile's own configs (widths, learning rates, losses) on a few images for one epoch."""
-    from nogancolor.study.compare import PROFILES
+    from nogancolor.study.profiles import PROFILES
 
     record = PROFILES[profile].record() | {"n_eval": 6}
     record["classifier"] |= {"epochs": 1, "bs": 8, "n_train": 16}

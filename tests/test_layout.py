@@ -1,16 +1,23 @@
 """The package's folders name roles in an order: a module imports only from its own role or lower
-ones, and no chain of imports comes back to where it started (read from the source with ast)."""
+ones, and no chain of imports comes back to where it started (read from the source with ast). The
+command line (cli/, beside the package) is the top role: it imports the package, never the other
+way. And what the command line and the predict app import when they start is light."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "nogancolor"
-# lowest first: the two shared basics at the top of the package (colour conversion, files), then
-# the folders in the order they may build on each other
-ROLES = ("", "data", "models", "evaluation", "train", "methods", "study", "apps")
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "nogancolor"
+# lowest first: the three shared basics at the top of the package (colour conversion, configs, files), then
+# the folders in the order they may build on each other, then the command line
+ROLES = ("", "data", "models", "evaluation", "train", "methods", "study", "apps", "cli")
 
 
 def module_name(path: Path) -> str:
+    if path.parent.name == "cli":
+        return f"cli.{path.stem}"
     parts = ("nogancolor", *path.relative_to(PACKAGE).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -36,17 +43,20 @@ def imports(path: Path) -> set[str]:
 
 
 def role(module: str) -> int:
+    if module.startswith("cli."):
+        return ROLES.index("cli")
     parts = module.split(".")
     folder = parts[1] if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()) else ""
     return ROLES.index(folder)
 
 
-GRAPH = {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")}
+GRAPH = {module_name(p): imports(p) for p in [*PACKAGE.rglob("*.py"), *(ROOT / "cli").glob("*.py")]}
 
 
-def test_every_module_is_in_a_role_folder_or_one_of_the_two_basics():
-    top = sorted(m for m in GRAPH if m.count(".") == 1 and not (PACKAGE / m.split(".")[1]).is_dir())
-    assert top == ["nogancolor.color", "nogancolor.files"]
+def test_every_module_is_in_a_role_folder_or_one_of_the_three_basics():
+    top = sorted(m for m in GRAPH if m.startswith("nogancolor.") and m.count(".") == 1
+                 and not (PACKAGE / m.split(".")[1]).is_dir())
+    assert top == ["nogancolor.color", "nogancolor.config", "nogancolor.files"]
     assert {role(m) for m in GRAPH} == set(range(len(ROLES)))
 
 
@@ -83,6 +93,29 @@ def test_no_import_cycles():
 def test_the_checker_finds_cycles_and_resolves_relative_imports():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
-    assert "nogancolor.models.generator" in GRAPH["nogancolor.models"]  # from .generator import ...
+    assert "nogancolor.models.names" in GRAPH["nogancolor.models.generator"]  # from .names import ...
     assert "nogancolor.files" in GRAPH["nogancolor.models.generator"]  # from ..files import ...
-    assert role("nogancolor.train.run") > role("nogancolor.models.unet") > role("nogancolor.files")
+    assert "nogancolor.methods.nogan.config" in GRAPH["nogancolor.methods.nogan.stages"]  # from .config import ...
+    assert role("cli.main") > role("nogancolor.apps.predict") > role("nogancolor.train.run") > role("nogancolor.files")
+    assert "nogancolor.methods" in GRAPH["cli.main"]
+
+
+def imported_by(statement: str) -> set[str]:
+    """The modules a fresh interpreter holds after `statement`."""
+    code = f"import sys; {statement}; print('\\n'.join(sys.modules))"
+    return set(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.split())
+
+
+def test_the_command_line_starts_without_torch_or_fastai():
+    """So `nogancolor --help` and a mistyped path answer at once (benchmarks/cli_start.py times it)."""
+    loaded = imported_by("import cli.main")
+    assert "cli.main" in loaded and "nogancolor.methods.nogan" in loaded  # every method is known ...
+    assert not {"torch", "fastai", "timm", "numpy"} & loaded  # ... and none of the training stack is loaded
+
+
+def test_the_predict_app_imports_neither_the_gan_stack_nor_any_method():
+    loaded = imported_by("import nogancolor.apps.predict")
+    assert "nogancolor.apps.predict" in loaded
+    assert not {"fastai.vision.gan", "accelerate", "torch"} & loaded
+    assert not [m for m in loaded if m.startswith("nogancolor.methods")]

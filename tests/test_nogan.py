@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from PIL import Image
 
 from nogancolor.color import model_to_rgb
 from nogancolor.data import colorization_dls
@@ -19,7 +20,7 @@ from nogancolor.methods.nogan import (
     load_critic,
     train_nogan,
 )
-from nogancolor.methods.selection import select_checkpoint
+from nogancolor.methods.nogan.selection import select_checkpoint
 from nogancolor.models import load_generator
 
 
@@ -56,7 +57,7 @@ def test_nogan_runs_three_stages_and_exports_each(nogan_run, prepared):
     x = torch.randn(2, 1, 32, 32)
     assert not torch.allclose(final(x), pretrained(x))  # the joint phase moved the generator
     critic, critic_config = load_critic(out / "2-critic" / "model.safetensors")
-    assert 0 <= critic_config["metrics"]["val_accuracy"] <= 1
+    assert set(critic_config["metrics"]) == {"val_loss", "val_accuracy"} and critic_config["metrics"]["val_loss"] > 0
     assert [r["epoch"] for r in rows(out / "2-critic" / "history.csv")] == ["0"]
     assert [r["epoch"] for r in rows(out / "1-generator" / "history.csv")] == ["0", "1"]
     assert (out / "1-generator" / "val_grid.png").exists() and (out / "3-gan" / "val_grid.png").exists()
@@ -68,9 +69,9 @@ def test_joint_phase_validates_every_val_every_batches(nogan_run, prepared):
     history = rows(out / "3-gan" / "history.csv")
     assert len(history) == math.ceil(1.0 * n_batches / 2) == results[3].record["epochs"]
     for row in history:
-        assert float(row["train_loss"]) > 0 and 0 <= float(row["d_accuracy"]) <= 1
+        assert float(row["train_loss"]) > 0
     assert any(row["g_feature"] != "None" for row in history)  # a chunk may hold critic steps only
-    assert all(float(r["colorfulness"]) >= 0 and float(r["fcd"]) >= 0 for r in history)
+    assert all(float(r["colorfulness"]) > 0 and float(r["fcd"]) > 0 for r in history)  # coloured, not the real images
 
 
 def test_joint_phase_exports_the_checkpoint_its_rule_chooses_and_measures_it_truly(nogan_run, prepared):
@@ -89,7 +90,7 @@ def test_joint_phase_exports_the_checkpoint_its_rule_chooses_and_measures_it_tru
         measured = float(colorfulness(model_to_rgb(gray, generator(gray))).mean())
     assert measured == pytest.approx(history[chosen]["colorfulness"], rel=1e-4)
     assert config["val_subset_colorfulness_true"] == pytest.approx(float(colorfulness(model_to_rgb(gray, ab)).mean()), rel=1e-5)
-    assert (out / "3-gan" / "joint_phase.png").stat().st_size > 0
+    assert min(Image.open(out / "3-gan" / "joint_phase.png").size) > 200
 
 
 def test_done_stages_are_skipped(nogan_run, prepared, classifier):
@@ -112,13 +113,13 @@ def test_an_interrupted_stage_resumes_and_later_stages_are_redone(nogan_run, pre
     # as if the stage was killed in its last epoch: the one before checkpointed, nothing exported
     for later in range(stage, 4):
         stage_export(out, later).with_suffix(".json").unlink()
-    state = out / STAGES[stage] / "checkpoints" / "last.json"
+    state = out / STAGES[stage - 1].folder / "checkpoints" / "last.json"
     last = json.loads(state.read_text())["epoch"]
     state.write_text(json.dumps(dict(json.loads(state.read_text()), epoch=last - 1)))
     messages = []
     train_nogan(tiny(prepared, classifier[0]), out, progress=False, log=messages.append)
     assert [m.split(": ")[1].split(" ")[0] for m in messages] == ["done,"] * (stage - 1) + ["resuming"] + ["training"] * (3 - stage)
-    epochs = [r["epoch"] for r in rows(out / STAGES[stage] / "history.csv")]
+    epochs = [r["epoch"] for r in rows(out / STAGES[stage - 1].folder / "history.csv")]
     assert epochs[-1] == str(last) and len(epochs) == last + 2  # the resumed epoch is logged again, nothing lost
 
 
@@ -127,6 +128,7 @@ def test_a_stage_alone_needs_the_earlier_ones(prepared, classifier, tmp_path):
         train_nogan(tiny(prepared, classifier[0]), tmp_path / "run", stage=2, progress=False)
 
 
+@pytest.mark.slow
 def test_joint_phase_sweep_reruns_stage_3_per_variant_and_plots(nogan_run, prepared, tmp_path):
     import shutil
     import subprocess

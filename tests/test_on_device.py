@@ -7,7 +7,8 @@ from test_nogan_parts import Doubling
 
 from nogancolor.data import colorization_dls, load_prepared, load_split
 from nogancolor.data.splits import split_path
-from nogancolor.methods.classifier import classifier_dls, classifier_learner
+from nogancolor.data.labelled import classifier_dls
+from nogancolor.train.learner import classifier_learner
 from nogancolor.methods.dcgan import dcgan_learner
 from nogancolor.methods.nogan import critic_learner, joint_learner
 from nogancolor.models import UNet

@@ -14,7 +14,8 @@ from cli.main import app
 from nogancolor.apps.colorize import Colorizer, ImageError, open_image
 from nogancolor.apps.predict import find_model
 from nogancolor.color import rgb_to_lab
-from nogancolor.methods.unet import UNetConfig, train_unet
+from nogancolor.methods import train
+from nogancolor.methods.unet import UNetConfig
 
 runner = CliRunner()
 
@@ -23,7 +24,7 @@ runner = CliRunner()
 def checkpoint(prepared, tmp_path_factory):
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("model") / "unet-hue"
-    train_unet(UNetConfig(data=str(prepared), epochs=3, bs=8, base=8), out, progress=False)
+    train(UNetConfig(data=str(prepared), epochs=3, bs=8, base=8), out, progress=False)
     return out / "model.safetensors"
 
 
@@ -134,6 +135,37 @@ def test_bad_single_inputs_give_one_error_line(checkpoint, tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written
 
 
+def test_what_a_first_run_gets_wrong_is_said_in_one_line_naming_what_the_user_typed(checkpoint, tmp_path):
+    good = tmp_path / "good.jpg"
+    Image.fromarray(photo()).save(good)
+    result = run("predict", good, "--model", tmp_path / "nonexistent.safetensors")
+    one_error_line(result, "nonexistent.safetensors: no such model file")
+    assert "nonexistent.json" not in result.output
+    fake_png_header(tmp_path / "big.png", 12000, 12000)  # past Pillow's warning threshold, below its error
+    result = run("predict", tmp_path / "big.png", "--model", checkpoint)
+    one_error_line(result, "big.png: 12000x12000 (144 megapixels) is larger than the 40 megapixel limit")
+    assert "DecompressionBombWarning" not in result.output
+    fake_png_header(tmp_path / "bomb.png", 30000, 30000)  # past Pillow's error threshold: it gives the pixel count
+    one_error_line(run("predict", tmp_path / "bomb.png", "--model", checkpoint), "bomb.png (900 megapixels) is larger")
+    for args, message in ((["--render-size", 16], "--render-size 16 is not a multiple of 32"),
+                          (["--batch-size", 0], "--batch-size 0 is out of range: [at least 1]"),
+                          (["--smooth", 1.5], "--smooth 1.5 is out of range: [0.0 to 0.99]")):
+        result = run("predict", good, "--model", checkpoint, *args)
+        assert result.exit_code == 1  # our error line, never Typer's box and exit 2
+        one_error_line(result, message)
+
+
+def test_the_help_names_the_bundled_model_and_the_photo_datasets():
+    top = run("--help").output
+    assert "real photos" in top and "bundled photo model" in top
+    assert "bundled with nogancolor" in run("predict", "--help").output
+    assert "bundled with nogancolor" in run("serve", "--help").output
+    assert "Tiny-ImageNet" in run("data", "--help").output and "tinyimagenet" in run("data", "prepare", "--help").output
+    for command in (["predict"], ["serve"], ["train", "nogan"], ["data", "prepare"], ["evaluate"]):
+        text = run(*command, "--help").output
+        assert "<bool>" not in text and "range>" not in text, command
+
+
 def test_bad_checkpoints_are_refused_without_running_code(checkpoint, tmp_path):
     good = tmp_path / "good.jpg"
     Image.fromarray(photo()).save(good)
@@ -192,8 +224,11 @@ def test_without_runs_the_bundled_photo_model_is_used_and_said_so(checkpoint, tm
     assert path.stat().st_size < checkpoint.stat().st_size * 0.6  # fp16
     result = run("predict", "p.png")
     assert result.exit_code == 0 and Image.open("p_color.png").size == (120, 80), result.output
-    assert ("no trained model under runs/: using the bundled photo model (unet trained on tinycifar at 32x32 px; on "
-            "Imagenette val: colourfulness 0.50x the truth's, RGB PSNR +1.25 dB over the gray input)") in result.output
+    assert result.output.strip().splitlines() == [  # one line: what was done, with which model, measured on what
+        "colorized 1 of 1 with the photo model bundled with nogancolor, unet trained on tinycifar at 32x32 px; on "
+        "Imagenette val: colourfulness 0.50x the truth's, RGB PSNR +1.25 dB over the gray input; render size 32 -> "
+        "p_color.png"]
+    one_error_line(run("predict", "missing.png"), "missing.png: no such file or folder")  # no notice before it
     path.write_bytes(b"not safetensors")
     one_error_line(run("predict", "p.png"), "could not be loaded as safetensors weights")
 
@@ -208,7 +243,7 @@ def test_without_model_the_best_trained_one_is_used(checkpoint, tmp_path, monkey
         (Path("runs") / name / "model.json").write_text(json.dumps(config))
     assert find_model() == Path("runs/nogan-b/model.safetensors")
     result = run("predict", "p.png")
-    assert result.exit_code == 0 and "runs/nogan-b/model.safetensors (nogan, val PSNR 19.00 dB" in result.output
+    assert result.exit_code == 0 and "runs/nogan-b/model.safetensors (nogan trained on tinycifar at 32x32 px; val PSNR 19.00 dB" in result.output
     (Path("runs") / "photo").mkdir()  # a model trained on photos comes before every thumbnail model
     (Path("runs") / "photo" / "model.safetensors").write_bytes(checkpoint.read_bytes())
     config = dict(json.loads(checkpoint.with_suffix(".json").read_text()), method="dcgan", img_size=[64, 64],
@@ -256,6 +291,7 @@ def test_video_keeps_frames_and_fps_and_smoothing_calms_flicker(checkpoint, tmp_
     one_error_line(run("predict", tmp_path / "fake.mp4", "--model", checkpoint), "not a readable video")
 
 
+@pytest.mark.slow
 def test_a_killed_folder_run_loses_nothing_and_the_rerun_does_only_the_rest(checkpoint, tmp_path):
     import os
     import signal

@@ -15,14 +15,15 @@ from PIL import Image
 
 from nogancolor.apps.colorize import Colorizer
 from nogancolor.apps.serve import create_app
-from nogancolor.methods.unet import UNetConfig, train_unet
+from nogancolor.methods import train
+from nogancolor.methods.unet import UNetConfig
 
 
 @pytest.fixture(scope="module")
 def app(prepared, tmp_path_factory):
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("serve") / "unet"
-    train_unet(UNetConfig(data=str(prepared), epochs=3, bs=8, base=8), out, progress=False)
+    train(UNetConfig(data=str(prepared), epochs=3, bs=8, base=8), out, progress=False)
     colorizer = Colorizer.from_checkpoint(out / "model.safetensors", device="cpu")
     return create_app({"unet (a)": colorizer, "unet (b)": colorizer}, max_upload_mb=0.05)
 
@@ -133,12 +134,13 @@ def load_test_module():
     return module
 
 
+@pytest.mark.slow
 def test_the_server_stays_up_under_load(prepared, tmp_path):
     """16 clients x 8 uploads of a 1024x768 JPEG against one worker and a queue of 8, while GET /
     is polled: every answer is 200 or 503 with Retry-After, none dropped, the page stays fast,
     and the requests' memory stays bounded (the queue bounds the uploads held at once)."""
     torch.manual_seed(0)
-    train_unet(UNetConfig(data=str(prepared), epochs=1, bs=8, base=8), tmp_path / "unet", progress=False)
+    train(UNetConfig(data=str(prepared), epochs=1, bs=8, base=8), tmp_path / "unet", progress=False)
     result = load_test_module().run_load(tmp_path / "unet" / "model.safetensors", clients=16, requests=8, workers=1,
                                          queue=8)
     assert result["requests"] == 128 and set(result["statuses"]) <= {200, 503}, result

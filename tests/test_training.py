@@ -9,10 +9,11 @@ from fastai.callback.core import Callback
 from nogancolor.color import lab_to_model, rgb_to_lab
 from nogancolor.data import colorization_dls
 from nogancolor.files import CheckpointError
-from nogancolor.methods.unet import UNetConfig, train_unet
+from nogancolor.methods import train
+from nogancolor.methods.unet import UNetConfig
 from nogancolor.models import UNet, load_generator
 from nogancolor.train.learner import colorization_learner
-from nogancolor.train.run import RunError
+from nogancolor.train.errors import RunError
 
 
 def test_a_few_steps_lower_the_loss(prepared):
@@ -45,7 +46,7 @@ def history(run):
 
 
 def test_training_run_writes_checkpoints_log_grid_and_export(prepared, tmp_path):
-    config = train_unet(UNetConfig(data=str(prepared), epochs=2, bs=8, base=8), tmp_path / "run", progress=False)
+    config = train(UNetConfig(data=str(prepared), epochs=2, bs=8, base=8), tmp_path / "run", progress=False)
     run = tmp_path / "run"
     assert {"best.pth", "last.pth", "last.json"} <= {p.name for p in (run / "checkpoints").iterdir()}
     assert [row[0] for row in history(run)] == ["0", "1"]
@@ -82,14 +83,14 @@ def test_resume_continues_after_the_last_finished_epoch(prepared, tmp_path, monk
         learn.add_cb(Interrupt())
         return learn
 
-    monkeypatch.setattr("nogancolor.methods.unet.colorization_learner", interrupted)
+    monkeypatch.setattr("nogancolor.train.learner.colorization_learner", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train_unet(UNetConfig(data=str(prepared), epochs=4, bs=8, base=8), run, progress=False)
+        train(UNetConfig(data=str(prepared), epochs=4, bs=8, base=8), run, progress=False)
     assert json.loads((run / "checkpoints" / "last.json").read_text())["epoch"] == 1
     with pytest.raises(RunError, match="--resume"):
-        train_unet(UNetConfig(data=str(prepared), epochs=4, bs=8, base=8), run, progress=False)
+        train(UNetConfig(data=str(prepared), epochs=4, bs=8, base=8), run, progress=False)
 
-    monkeypatch.setattr("nogancolor.methods.unet.colorization_learner", original)
+    monkeypatch.setattr("nogancolor.train.learner.colorization_learner", original)
     lrs = []
 
     class RecordLR(Callback):
@@ -97,10 +98,10 @@ def test_resume_continues_after_the_last_finished_epoch(prepared, tmp_path, monk
             lrs.append((self.pct_train, self.opt.hypers[0]["lr"]))
 
     monkeypatch.setattr(
-        "nogancolor.methods.unet.colorization_learner",
+        "nogancolor.train.learner.colorization_learner",
         lambda *a, **k: original(*a, **k).add_cb(RecordLR()),
     )
-    config = train_unet(UNetConfig(data=str(prepared)), run, resume=True, progress=True)  # with bars, as users see it
+    config = train(UNetConfig(data=str(prepared)), run, resume=True, progress=True)  # with bars, as users see it
     assert [row[0] for row in history(run)] == ["0", "1", "2", "3"]
     assert config["epochs"] == 4
     # the one-cycle schedule continues where it stopped: epoch 2 of 4 starts half way through
@@ -113,7 +114,7 @@ def test_resume_continues_after_the_last_finished_epoch(prepared, tmp_path, monk
 
 def test_resume_without_a_run_is_refused(prepared, tmp_path):
     with pytest.raises(RunError, match="no finished epoch"):
-        train_unet(UNetConfig(data=str(prepared)), tmp_path / "empty", resume=True)
+        train(UNetConfig(data=str(prepared)), tmp_path / "empty", resume=True)
 
 
 def test_a_run_still_in_its_first_epoch_is_not_clobbered(prepared, tmp_path):
@@ -122,7 +123,7 @@ def test_a_run_still_in_its_first_epoch_is_not_clobbered(prepared, tmp_path):
     (run / "run.json").write_text('{"epochs": 20}')
     (run / "history.csv").write_text("epoch,train_loss\n")
     with pytest.raises(RunError, match="already holds a run"):
-        train_unet(UNetConfig(data=str(prepared), epochs=1, bs=8, base=8), run, progress=False)
+        train(UNetConfig(data=str(prepared), epochs=1, bs=8, base=8), run, progress=False)
     assert (run / "history.csv").exists() and (run / "run.json").read_text() == '{"epochs": 20}'
 
 
@@ -212,11 +213,11 @@ def test_no_colour_floor_matches_a_hand_computed_case():
 
 def test_a_finished_run_keeps_its_last_epoch_and_resuming_it_only_re_exports(prepared, tmp_path):
     run = tmp_path / "run"
-    train_unet(UNetConfig(data=str(prepared), epochs=2, bs=8, base=8), run, progress=False)
+    train(UNetConfig(data=str(prepared), epochs=2, bs=8, base=8), run, progress=False)
     # the final validate() fires after_epoch too; it must not overwrite the last checkpoint
     assert json.loads((run / "checkpoints" / "last.json").read_text())["epoch"] == 1
     before = (run / "checkpoints" / "last.pth").read_bytes()
-    config = train_unet(UNetConfig(data=str(prepared)), run, resume=True, progress=True)
+    config = train(UNetConfig(data=str(prepared)), run, resume=True, progress=True)
     assert [row[0] for row in history(run)] == ["0", "1"]
     assert (run / "checkpoints" / "last.pth").read_bytes() == before
     assert config["metrics"]["val_psnr"] > 5
@@ -242,7 +243,8 @@ def test_a_time_budget_stops_at_an_epoch_boundary_and_the_run_continues(prepared
     import time
 
     import nogancolor.train.learner as learner_module
-    from nogancolor.train.run import OutOfTime, time_budget
+    from nogancolor.train.errors import OutOfTime
+    from nogancolor.train.run import time_budget
 
     clock = [0.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
@@ -254,15 +256,15 @@ def test_a_time_budget_stops_at_an_epoch_boundary_and_the_run_continues(prepared
             clock[0] += 10
 
     original = learner_module.colorization_learner
-    monkeypatch.setattr("nogancolor.methods.unet.colorization_learner", lambda *a, **k: original(*a, **k).add_cb(TenSecondEpochs()))
+    monkeypatch.setattr("nogancolor.train.learner.colorization_learner", lambda *a, **k: original(*a, **k).add_cb(TenSecondEpochs()))
     run = tmp_path / "run"
     with time_budget(25), pytest.raises(OutOfTime, match="run the same command again"):
-        train_unet(UNetConfig(data=str(prepared), epochs=4, bs=8, base=8), run, progress=False)
+        train(UNetConfig(data=str(prepared), epochs=4, bs=8, base=8), run, progress=False)
     assert [row[0] for row in history(run)] == ["0", "1"] and not (run / "model.json").exists()
     with time_budget(25), pytest.raises(OutOfTime, match="before training"):  # no time left at all: nothing starts
         clock[0] = 100
-        train_unet(UNetConfig(data=str(prepared)), run, resume=True, progress=False)
-    config = train_unet(UNetConfig(data=str(prepared)), run, resume=True, progress=False)
+        train(UNetConfig(data=str(prepared)), run, resume=True, progress=False)
+    config = train(UNetConfig(data=str(prepared)), run, resume=True, progress=False)
     assert [row[0] for row in history(run)] == ["0", "1", "2", "3"] and config["epochs"] == 4
 
 

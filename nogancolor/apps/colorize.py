@@ -6,6 +6,8 @@ with the ORIGINAL full-resolution L, so edges and texture come from the input, n
 Colour inputs are made gray first (only their L is used), so colour photos work as test inputs.
 """
 
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,6 @@ from ..models import load_generator
 
 MAX_PIXELS = 40_000_000
 """Larger images are refused: full-resolution Lab in float32 takes about 60 bytes per pixel."""
-IMAGES_PER_CALL = 16  # images or video frames colorized in one model call
 
 
 class ImageError(ValueError):
@@ -39,15 +40,21 @@ def open_image(source) -> tuple[Image.Image, Image.Image | None]:
         return to_rgb(source), alpha
     name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "upload")
     try:
-        with Image.open(source) as img:
+        with warnings.catch_warnings():  # Pillow's own bomb warning: ours below says it in words
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(source)
+        with img:
             if img.width * img.height > MAX_PIXELS:
-                raise ImageError(f"{name}: {img.width}x{img.height} is larger than the {MAX_PIXELS // 1_000_000} megapixel "
-                                 "limit; downscale it first")
+                raise ImageError(f"{name}: {img.width}x{img.height} ({img.width * img.height / 1e6:.0f} megapixels) is "
+                                 f"larger than the {MAX_PIXELS // 1_000_000} megapixel limit; downscale it first")
             img.load()
             alpha = img.getchannel("A") if "A" in img.getbands() else None
             return to_rgb(img), alpha
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"{name}: larger than the {MAX_PIXELS // 1_000_000} megapixel limit; downscale it first") from e
+    except Image.DecompressionBombError as e:  # too large for Pillow to open: it says the pixel count only
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        size = f" ({int(pixels.group(1)) / 1e6:.0f} megapixels)" if pixels else ""
+        raise ImageError(f"{name}{size} is larger than the {MAX_PIXELS // 1_000_000} megapixel limit; downscale it "
+                         "first") from e
     except (UnidentifiedImageError, SyntaxError) as e:
         raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from e
     except OSError as e:  # truncated or damaged data, unreadable file
@@ -111,8 +118,9 @@ class Colorizer:
 
 
 def default_render_size(config: dict) -> int:
-    """The size the model was trained at: its colours are learnt at that object scale."""
-    return int(max(config.get("img_size", [32, 32])))
+    """The render size its card measured best on full-size photos ("render_size"), else the
+    size it was trained at: its colours are learnt at that object scale."""
+    return int(config.get("render_size") or max(config.get("img_size", [32, 32])))
 
 
 def save_image(image: Image.Image, path: Path) -> Path:

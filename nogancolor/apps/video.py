@@ -7,7 +7,8 @@ import torch
 from fastprogress.fastprogress import progress_bar
 
 from ..files import atomic_write
-from .colorize import IMAGES_PER_CALL, Colorizer, ImageError
+from .colorize import Colorizer, ImageError
+from .config import IMAGES_PER_CALL
 
 
 def _codec(suffix: str) -> str:

@@ -1,15 +1,21 @@
-"""CIFAR-10, Imagenette or any image folder as gray-filtered, split, Lab-converted fastai DataLoaders."""
+"""CIFAR-10, Imagenette, Tiny-ImageNet or any image folder as gray-filtered, split, Lab-converted
+fastai DataLoaders. Names are imported from their module when first used, so the light ones
+(`DATASETS`, `DEFAULT_DATA_DIR`, `DatasetError`) cost no torch import."""
 
-from .dataloaders import RGBToLAB, colorization_dls, subsample
-from .download import DATASETS, dataset_name, download_dataset
-from .errors import DatasetError
-from .folder import load_image_folder
-from .gray import DEFAULT_GRAY_TOL, is_gray
-from .prepare import DATA_ROOT, DEFAULT_DATA_DIR, load_prepared, prepare_dataset, read_meta
-from .splits import SPLIT_KINDS, load_split, mean_hue, save_split, split_indices
+import importlib
 
-__all__ = [
-    "DATASETS", "DATA_ROOT", "DEFAULT_DATA_DIR", "DEFAULT_GRAY_TOL", "SPLIT_KINDS", "DatasetError", "RGBToLAB",
-    "colorization_dls", "dataset_name", "download_dataset", "is_gray", "load_image_folder", "load_prepared",
-    "load_split", "mean_hue", "prepare_dataset", "read_meta", "save_split", "split_indices", "subsample",
-]
+_WHERE = {
+    "RGBToLAB": "dataloaders", "colorization_dls": "dataloaders", "subsample": "dataloaders",
+    "DATASETS": "download", "dataset_name": "download", "download_dataset": "download",
+    "DatasetError": "errors", "load_image_folder": "folder", "DEFAULT_GRAY_TOL": "config", "is_gray": "gray",
+    "DATA_ROOT": "layout", "DEFAULT_DATA_DIR": "layout", "SPLIT_KINDS": "layout",
+    "load_prepared": "prepare", "prepare_dataset": "prepare", "read_meta": "prepare",
+    "load_split": "splits", "mean_hue": "splits", "save_split": "splits", "split_indices": "splits",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -13,8 +13,8 @@ from fastprogress.fastprogress import progress_bar
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import DatasetError
+from .layout import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
 def list_images(root: Path) -> tuple[list[Path], list[str]]:

@@ -2,11 +2,7 @@
 
 import torch
 
-DEFAULT_GRAY_TOL = 2
-"""Channels may differ by this many uint8 levels and the image still counts as gray. On the JPEG
-copy of CIFAR-10 train, 616 images are exact (R=G=B), 633 are within 2 levels and 759 within 8:
-the 17 extra images at 2 carry tints of at most 2/255, invisible and no colour signal to learn,
-while larger tolerances start to take faintly coloured photos."""
+from .config import DEFAULT_GRAY_TOL
 
 
 def is_gray(images: torch.Tensor, tol: int = DEFAULT_GRAY_TOL) -> torch.Tensor:

@@ -16,10 +16,9 @@ from .download import DATASETS, dataset_name, download_dataset, find_dataset_roo
 from .errors import DatasetError
 from .folder import fingerprint, list_images, load_image_folder
 from .gray import DEFAULT_GRAY_TOL, is_gray
+from .layout import DATA_ROOT, DEFAULT_DATA_DIR
 from .splits import SPLIT_KINDS, load_split, save_split, split_indices, split_path
 
-DATA_ROOT = Path("data")  # each dataset is prepared in data/<its name> unless told otherwise
-DEFAULT_DATA_DIR = DATA_ROOT / "cifar10"
 SUBSETS = ("train", "test")  # "test": the folder's held-out part, test/ or val/
 CHUNK = 1024  # images handled at once where a whole dataset would not fit in memory
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from ..files import atomic_write
+from .layout import SPLIT_KINDS
 
-SPLIT_KINDS = ("random", "hue")
 
 
 def mean_hue(images: torch.Tensor, pixels: int = 4096 * 32 * 32) -> torch.Tensor:

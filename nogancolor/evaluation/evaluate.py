@@ -32,10 +32,10 @@ from ..data.splits import split_path
 from ..files import project_path
 from ..models import load_generator
 from ..models.classifier import DEFAULT_CLASSIFIER, load_classifier
+from .config import EVAL_BATCH
 from .metrics import ab_error_cdf, classify, colorfulness, frechet_distance
 
 SETS = ("val", "test")
-EVAL_BATCH = 256  # images per model call in evaluation (memory, not results, depends on it)
 @torch.no_grad()
 def classifier_reference(classifier, images: torch.Tensor, labels: torch.Tensor, bs: int = EVAL_BATCH, device=None) -> dict:
     """What the classifier makes of a set's real colour and gray images: the same for every model

@@ -1,6 +1,8 @@
-"""The methods: each module here trains one kind of model through the `Method` contract
-(train/run.py) and, for those the study compares, enters itself into REGISTRY with `register`.
-Every module of this folder is imported here, so adding a method is adding a file."""
+"""The methods: each module (or package) here is one method, found by name: it declares its config
+and its Method class (the contract of train/method.py) and enters them into REGISTRY with
+`register`. Every module of this folder is imported here, and each is light to import (torch and
+fastai load when a run starts), so listing the methods costs nothing and adding a method is
+adding a file."""
 
 import importlib
 import pkgutil
@@ -13,12 +15,27 @@ for _module in pkgutil.iter_modules(__path__):
 
 def by_rank() -> list[Registered]:
     """The compared methods in the reports' order."""
-    return sorted(REGISTRY.values(), key=lambda r: r.rank)
+    return sorted((r for r in REGISTRY.values() if r.compared), key=lambda r: r.rank)
 
 
 def by_preference() -> tuple[str, ...]:
     """The compared methods' names, the one predict and serve prefer first."""
-    return tuple(r.name for r in sorted(REGISTRY.values(), key=lambda r: r.preference))
+    return tuple(r.name for r in sorted((r for r in REGISTRY.values() if r.compared), key=lambda r: r.preference))
 
 
-__all__ = ["REGISTRY", "ColorizationConfig", "ColorizationMethod", "Registered", "by_preference", "by_rank", "register"]
+def registered_for(config) -> Registered:
+    """The method whose config `config` is."""
+    found = [r for r in REGISTRY.values() if r.config is type(config)]
+    if not found:
+        raise ValueError(f"no registered method takes a {type(config).__name__}")
+    return found[0]
+
+
+def train(config, out, **kwargs) -> dict | None:
+    """Train the method whose config `config` is in the run folder `out` (`train <method>` in
+    Python); keywords as Method.train: resume, force, progress, device, compile, stage, log."""
+    return registered_for(config).train(config, out, **kwargs)
+
+
+__all__ = ["REGISTRY", "ColorizationConfig", "ColorizationMethod", "Registered", "by_preference", "by_rank",
+           "register", "registered_for", "train"]

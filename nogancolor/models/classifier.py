@@ -14,7 +14,8 @@ from fastai.callback.hook import num_features_model
 from fastai.vision.learner import create_body
 from torch import nn
 
-from ..files import load_weights, read_config
+from ..files import DEFAULT_CLASSIFIER, load_weights, read_config
+from .names import JUDGE_ARCHS, SMALL_CLASSIFIER
 
 # CIFAR-10 training-set channel statistics, the usual input normalisation for this dataset.
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -93,9 +94,7 @@ class EncoderClassifier(nn.Module):
 
 
 FORMAT = "nogancolor-classifier"
-SMALL_CLASSIFIER = "cifarnet"
-JUDGES = {SMALL_CLASSIFIER: CifarNet, "cifar-resnet18": CifarResNet}  # colour classifiers: feature nets and judges
-DEFAULT_CLASSIFIER = Path("runs/classifier/model.safetensors")  # where `train classifier` puts it
+JUDGES = dict(zip(JUDGE_ARCHS, (CifarNet, CifarResNet)))  # colour classifiers: feature nets and judges
 
 
 def build_classifier(arch: str = SMALL_CLASSIFIER, gray: bool = False, base: int = 32) -> nn.Module:

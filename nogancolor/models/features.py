@@ -16,8 +16,8 @@ from torch import nn
 from ..files import CheckpointError
 from .classifier import DEFAULT_CLASSIFIER, load_classifier
 from .imagenet import ImageNetJudge
+from .names import FEATURE_NETS
 
-FEATURE_NETS = ("cifar", "imagenet", "vgg16_bn")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 

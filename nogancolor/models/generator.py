@@ -9,9 +9,9 @@ from torch import nn
 from ..color import rgb_output_to_ab
 from ..files import load_weights, read_config
 from .dynamic import dynamic_unet
+from .names import SMALL_ARCH
 from .unet import UNet
 
-SMALL_ARCH = "unet"
 
 
 class RGBAsAB(nn.Module):

@@ -1,9 +1,10 @@
-"""The study in one call (`nogancolor compare`): train U-Net, conditional DCGAN and NoGAN on both
-splits (and seeds), evaluate each on validation and test, and write reports/<name>/ with the
-metric table, the comparison figures, training curves, the commands, versions and hardware.
+"""The study in one call (`nogancolor compare`): train every compared method of the registry on
+both splits (and seeds), evaluate each on validation and test, and write reports/<name>/ with the
+metric table, the comparison figures, training curves, the methods' own figures and checkpoint
+rules, the commands, versions and hardware. It names no method: what the report needs from one
+comes from its Method class (train/method.py).
 
-A profile is each method's config at one scale (`replace(NoGANConfig(), ...)`); the methods are
-those in methods.REGISTRY. Runs live in runs/compare-<profile>/<method>-<config hash>/<split>-s<seed>/
+A profile (profiles.py) is each method's config at one scale, as the method declares it. Runs live in runs/compare-<profile>/<method>-<config hash>/<split>-s<seed>/
 (the classifier in classifier-<config hash>/); a run whose export exists is skipped, an interrupted
 one resumes, so a killed compare goes on where it stopped. The hash of a method's training config
 (and of the classifier's, for a method that trains on it) keeps runs of other configs from being
@@ -12,14 +13,13 @@ evaluation never needs a retrain).
 """
 
 import csv
-import hashlib
 import json
 import platform
 import shlex
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,118 +37,15 @@ from ..evaluation.evaluate import (
 from ..evaluation.figures import prediction_grid, training_curves
 from ..files import project_path
 from ..methods import REGISTRY, by_rank
-from ..methods.classifier import ClassifierConfig, ClassifierMethod
-from ..methods.dcgan import DCGANConfig
-from ..methods.nogan import (
-    CriticStageConfig,
-    GeneratorStageConfig,
-    JointStageConfig,
-    NoGANConfig,
-)
-from ..methods.unet import UNetConfig
+from ..methods.classifier import ClassifierMethod
 from ..models import load_generator
 from ..models.classifier import load_classifier
-from ..train.config import config_from_record, config_record
 from ..train.learner import cpu_name
 from ..train.run import check_time, continue_run, time_budget
-
-SPLITS = ("hue", "random")
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A study's scale: the classifier's and each compared method's config (a run's data, split
-    and seed are set per run), and how many images evaluation uses."""
-
-    name: str
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-    configs: dict = field(default_factory=dict)  # method name -> its config
-    n_eval: int | None = None  # evaluate on this many evenly spaced images per set; None: all
-    size: int = 32  # the prepared image size the profile is meant for (`data prepare --size`)
-
-    def record(self) -> dict:
-        return {"n_eval": self.n_eval, "size": self.size, "classifier": config_record(self.classifier),
-                **{name: config_record(config) for name, config in self.configs.items()}}
-
-    def digest(self, method: str | None = None) -> str:
-        """Hash of the training configs that names a method's run folder (None: the classifier's):
-        its own config, and the classifier's when the method trains on it (a `classifier` setting)."""
-        training = {"classifier": config_record(self.classifier)}
-        if method is not None:
-            config = self.configs[method]
-            if not hasattr(config, "classifier"):  # trains without it
-                training = {}
-            training[method] = config_record(config)
-        return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
-
-    def run_folder(self, runs: Path, method: str | None = None) -> Path:
-        """runs/compare-<profile>/<method>-<digest> (None: the classifier's); seeds and splits of
-        a method lie inside it."""
-        return Path(runs) / f"compare-{self.name}" / f"{method or 'classifier'}-{self.digest(method)}"
+from .profiles import SPLITS, Profile
 
 
-def profile_from_record(name: str, record: dict) -> Profile:
-    """A profile from a JSON record of Profile.record()'s shape (a `--config` file; tests use tiny
-    ones): every compared method's config, the classifier's, n_eval and size."""
-    unknown = sorted(set(record) - {*REGISTRY, "classifier", "n_eval", "size"})
-    if unknown or "classifier" not in record:
-        raise ValueError(f"a profile record has a config for the classifier and any of {', '.join(REGISTRY)} "
-                         f"(and n_eval, size); got {', '.join(sorted(record))}")
-    configs = {m: config_from_record(REGISTRY[m].config, record[m], f"the profile's {m} config")
-               for m in REGISTRY if m in record}
-    return Profile(name, config_from_record(ClassifierConfig, record["classifier"], "the profile's classifier config"),
-                   configs, record.get("n_eval"), record.get("size", Profile.size))
 
-
-QUICK = dict(n_train=4000, n_val=1000)  # a subset and few epochs: under 15 minutes on a 2-core CPU
-PHOTO_QUICK = dict(n_train=5000, bs=32)
-# The method descriptions' scale: all images, tens of epochs. Batches of 256 keep a GPU busy (at 64
-# its steps are launch-bound); the regressors' Adam learning rates scale by sqrt(256 / 64) = 2, the
-# GAN phases keep theirs (docs/usage.md, "Batch size and learning rate"). The U-Net's 10 epochs
-# come from its validation curves (docs/results): at 64 it overfit after the 8th of 20 epochs; at
-# 256 its 7th of 10 is as good (val MSE 0.01116).
-PROFILES = {
-    "quick": Profile("quick", replace(ClassifierConfig(), epochs=3, n_train=10000), {
-        "unet": replace(UNetConfig(), epochs=3, **QUICK),
-        "dcgan": replace(DCGANConfig(), epochs=3, **QUICK),
-        "nogan": replace(NoGANConfig(), **QUICK, generator=GeneratorStageConfig(epochs=2),
-                         critic=CriticStageConfig(epochs=1), gan=replace(JointStageConfig(), epochs=2, val_every=10))},
-        n_eval=2000),
-    "full": Profile("full", replace(ClassifierConfig(), epochs=15), {
-        "unet": replace(UNetConfig(), epochs=10, bs=256, lr=4e-3),
-        "dcgan": replace(DCGANConfig(), epochs=20, bs=256),
-        "nogan": replace(NoGANConfig(), bs=256, generator=GeneratorStageConfig(epochs=10, lr=4e-3),
-                         critic=CriticStageConfig(epochs=3, lr=2e-3), gan=replace(JointStageConfig(), epochs=2, val_every=10))}),
-    # Real photos (Imagenette prepared at 64 px): the narrower U-Net (base 32) and 5,000 photos keep
-    # both splits of all three methods under an hour on a 2-core CPU; the classifier trained here on
-    # the same photos is NoGAN's feature network and the FCD's. NoGAN's joint phase is two passes
-    # (312 batches): after half a pass the random split's FCD was still falling (docs/results).
-    "photo": Profile("photo", replace(ClassifierConfig(), epochs=4, bs=64), {
-        "unet": replace(UNetConfig(), base=32, epochs=5, **PHOTO_QUICK),
-        "dcgan": replace(DCGANConfig(), base=32, epochs=5, **PHOTO_QUICK),
-        "nogan": replace(NoGANConfig(), base=32, **PHOTO_QUICK, generator=GeneratorStageConfig(epochs=5),
-                         critic=CriticStageConfig(epochs=1),
-                         gan=replace(JointStageConfig(), epochs=2.0, val_every=24, n_realism=500))},
-        n_eval=1000, size=64),
-    # The same at 128 px for a GPU: all photos, the method descriptions' widths, batches of 128 with
-    # the regressors' rates scaled by sqrt(128 / 64).
-    "photo-full": Profile("photo-full", replace(ClassifierConfig(), epochs=15, bs=128), {
-        "unet": replace(UNetConfig(), epochs=10, bs=128, lr=2.8e-3),
-        "dcgan": replace(DCGANConfig(), epochs=20, bs=128),
-        "nogan": replace(NoGANConfig(), bs=128, generator=GeneratorStageConfig(epochs=10, lr=2.8e-3),
-                         critic=CriticStageConfig(epochs=3, lr=1.4e-3),
-                         gan=replace(JointStageConfig(), epochs=1.0, val_every=10, n_realism=500))},
-        size=128),
-}
-
-
-CHECKPOINTS = ("Which checkpoint each run exports: the U-Net and NoGAN's generator pretraining keep the epoch with the "
-               "lowest validation loss (on all 44,430 CIFAR-10 training images the U-Net overfits after its 8th of 20 epochs, so "
-               "the last epoch would understate the method); NoGAN's joint phase exports the checkpoint with the lowest FCD on a "
-               "fixed validation subset among those whose val PSNR stays within 1 dB of its pretrained generator's "
-               "(`--select fcd`, `--max-psnr-drop 1`; curves below); the "
-               "DCGAN its last epoch (GAN losses do not rank checkpoints); the classifier its last epoch (its validation "
-               "set is the test set, which must not pick checkpoints).")
 METRICS = [("ab_mse", "ab MSE", ".5f"), ("psnr", "PSNR (dB)", ".2f"), ("ssim", "SSIM", ".4f"), ("auc", "AuC", ".4f"),
            ("colorfulness_pred", "colorfulness", ".1f"), ("accuracy_colorized", "classifier acc.", ".3f"),
            ("frechet_classifier_distance", "FCD", ".2f")]
@@ -203,7 +100,7 @@ def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compil
             f"({(time.time() - start) / 60:.1f} min into this call)")
         t0 = time.time()
         config = run_config(profile.configs[method], data, split, seed, classifier)
-        REGISTRY[method].train(config, run, force=force, progress=progress, compile=compile)
+        REGISTRY[method].study(config, run, force=force, progress=progress, compile=compile)
         timings[str(run)] = time.time() - t0
         check_time(f"evaluating {run}")
         for which in ("val", "test"):
@@ -217,12 +114,16 @@ def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compil
     for split in SPLITS:
         comparison_figure(data, split, {m: folders[m] / f"{split}-s{seeds[0]}" / "model.safetensors" for m in methods},
                           out / f"comparison-{split}", seed=seeds[0])
-    for split in SPLITS if "nogan" in methods else ():  # the joint phase's curves with the exported checkpoint marked
-        shutil.copyfile(folders["nogan"] / f"{split}-s{seeds[0]}" / "3-gan" / "joint_phase.png", out / f"joint-phase-{split}.png")
-    curves = {f"{REGISTRY[m].label} ({split})": history_psnr(folders[m] / f"{split}-s{seeds[0]}")
+    figures = []  # the methods' own figures, of seed 0's run on each split
+    for m in methods:
+        for split in SPLITS:
+            for stem, (path, caption) in REGISTRY[m].method.figures(folders[m] / f"{split}-s{seeds[0]}").items():
+                shutil.copyfile(path, out / f"{stem}-{split}.png")
+                figures.append((f"{stem}-{split}.png", f"{caption}, {split} split, seed {seeds[0]}"))
+    curves = {f"{REGISTRY[m].label} ({split})": REGISTRY[m].method.history(folders[m] / f"{split}-s{seeds[0]}")
               for m in methods for split in SPLITS}
     training_curves(curves, out / "training_curves.png")
-    write_report(out, records, profile, seeds, data, time.time() - start, timings, command)
+    write_report(out, records, profile, seeds, data, time.time() - start, timings, command, figures)
     return out
 
 
@@ -233,22 +134,6 @@ def check_size(data: Path, profile: Profile) -> None:
     if prepared != profile.size:
         raise DatasetError(f"the {profile.name} profile trains on images prepared at {profile.size} px; {data} holds "
                            f"{prepared} px ones: run `nogancolor data prepare --size {profile.size}` into another folder")
-
-
-def history_psnr(run: Path) -> list[tuple[float, float, float]]:
-    """(epoch, train loss, val PSNR) rows of a run; NoGAN's joint phase continues after its
-    pretraining epochs at fractional epochs."""
-    def rows(path):
-        with open(path) as f:
-            return [r for r in csv.DictReader(f) if r["psnr"] not in ("", "None")]
-
-    if (run / "1-generator").is_dir():
-        first = [(int(r["epoch"]) + 1, float(r["train_loss"]), float(r["psnr"])) for r in rows(run / "1-generator" / "history.csv")]
-        config = json.loads((run / "model.json").read_text())
-        chunks = rows(run / "3-gan" / "history.csv")
-        step = config["gan_epochs"] / max(len(chunks), 1)
-        return first + [(len(first) + step * (i + 1), float(r["train_loss"]), float(r["psnr"])) for i, r in enumerate(chunks)]
-    return [(int(r["epoch"]) + 1, float(r["train_loss"]), float(r["psnr"])) for r in rows(run / "history.csv")]
 
 
 def training_seconds(run: Path) -> float:
@@ -311,9 +196,16 @@ def metric_table(records: list[dict], which: str) -> str:
     return "\n".join(lines)
 
 
+def checkpoint_rules(methods) -> str:
+    """The report's paragraph on which checkpoint each run exports, from each method's own rule."""
+    rules = [f"{REGISTRY[m].label}: {REGISTRY[m].method.checkpoint_rule}" for m in methods]
+    return ("Which checkpoint each run exports: " + "; ".join(rules) + "; the classifier: "
+            f"{REGISTRY['classifier'].method.checkpoint_rule}.")
+
+
 def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: Path, wall: float, timings: dict,
-                 command: str | None):
-    """report.md + all_metrics.csv/json in `out`."""
+                 command: str | None, figures: list[tuple[str, str]] = ()):
+    """report.md + all_metrics.csv/json in `out`; `figures`: the methods' own, (file, caption)."""
     import fastai
 
     (out / "all_metrics.json").write_text(json.dumps(records, indent=1) + "\n")
@@ -358,14 +250,10 @@ def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: 
         "",
         "![training curves](training_curves.png)",
         "",
-        f"NoGAN's joint phase, seed {seeds[0]} (PSNR on the validation set; colourfulness and FCD on a fixed evenly "
-        "spaced validation subset; dashed: the exported checkpoint):",
-        "",
-        *[f"![joint phase, {split} split](joint-phase-{split}.png)" for split in SPLITS],
-        "",
+        *[line for file, caption in figures for line in (f"{caption}:", "", f"![{caption}]({file})", "")],
         "## Schedule and checkpoints",
         "",
-        CHECKPOINTS,
+        checkpoint_rules([r.name for r in by_rank() if r.name in profile.configs]),
         "",
         "## Training time per run",
         "",

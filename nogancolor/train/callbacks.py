@@ -117,6 +117,16 @@ class FrozenEncoderFirst(Callback):
         getattr(self.model, "generator", self.model)[0].requires_grad_(True)
 
 
+class RGBTargets(Callback):
+    """For a generator of RGB (the DCGAN's `--output rgb`): replace each batch's ab target by the
+    true RGB image in [-1, 1], so the L1 term and the critic work in RGB."""
+
+    order = orders.RGB_TARGETS
+
+    def before_batch(self):
+        self.learn.yb = (model_to_rgb(self.xb[0], self.yb[0]) * 2 - 1,)
+
+
 class HistoryCSVLogger(CSVLogger):
     """fastai's CSVLogger, appending, that writes the header only into a new file (the stock one
     repeats it at every fit, so each resume left a header line in the middle) and rows only for

@@ -20,9 +20,9 @@ from .callbacks import (
     SaveLastCallback,
     ValGridCallback,
 )
+from ..config import PRECISIONS
 from .on_device import RGBPSNR, keep_on_device
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def fused_adam(**hypers):
@@ -41,8 +41,6 @@ adam = fused_adam()
 CHECKPOINT_DIR = "checkpoints"
 
 
-PRECISION_HELP = ("auto = bf16 on GPUs that support it and on CPUs where bf16 is native and measured faster "
-                  "(see docs/speed.md), fp32 elsewhere; bf16, fp32 and fp16 (CUDA only) can be forced.")
 CPU_BF16_MIN_SPEEDUP = 1.5  # bf16 matmul throughput over fp32's that makes "auto" pick bf16 on a CPU
 
 
@@ -132,6 +130,17 @@ def colorization_learner(dls, model, path: Path = Path("."), precision: str = "a
                     path=Path(path), model_dir=CHECKPOINT_DIR, cbs=[*run_callbacks(path, log=log, grid=grid), *cbs],
                     **splitter)
     return for_device(learn, precision, compile)
+
+
+def classifier_learner(dls, model, path: Path = Path("."), log: bool = True, precision: str = "auto") -> Learner:
+    """The project's classifier: cross-entropy, Adam, accuracy; with `log`, `last` checkpoints
+    and a CSV history in `path`."""
+    from fastai.losses import CrossEntropyLossFlat
+    from fastai.metrics import accuracy
+
+    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=adam, metrics=[accuracy], path=Path(path),
+                    model_dir=CHECKPOINT_DIR, cbs=run_callbacks(path, best=False, log=log, grid=False))
+    return for_device(learn, precision)
 
 
 def for_device(learn: Learner, precision: str = "auto", compile: bool = False) -> Learner:

@@ -3,7 +3,8 @@ implements for it.
 
 A run directory holds run.json (the method's config), checkpoints/ (last + its epoch, and best
 where the method keeps one), history.csv, val_grid.png and, when finished, the method's export
-(model.safetensors + model.json). `run_training` does this for every method; a `Method` only
+(model.safetensors + model.json). `run_training` does this for every method; a `Method`
+(train/method.py, which starts its runs through this module) only
 says how to load its data, build its Learner, fit it and export it.
 """
 
@@ -11,24 +12,15 @@ import json
 import time
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from pathlib import Path
 
-from fastai.learner import Learner
 from fastai.torch_core import default_device, rank_distrib, set_seed
 
 from ..files import write_json
 from .callbacks import ContinueFromEpoch, SaveLastCallback, StopBeforeDeadline
-from .config import ConfigError, config_from_record, config_record
+from ..config import ConfigError, config_from_record, config_record
 from .distributed import barrier, distributed_fit, is_distributed, start_processes
+from .errors import OutOfTime, RunError
 from .learner import CHECKPOINT_DIR
-
-
-class RunError(RuntimeError):
-    """A run directory in a state the requested action cannot use; the message says what to do."""
-
-
-class OutOfTime(RunError):
-    """The time budget ran out: every finished epoch is checkpointed and the same call continues."""
 
 
 DEADLINE: ContextVar[float | None] = ContextVar("deadline", default=None)
@@ -52,43 +44,7 @@ def check_time(what: str) -> None:
         raise OutOfTime(f"time budget used up before {what}; finished epochs are saved, run the same command again to continue")
 
 
-class Method:
-    """What a method says about one run; `run_training` does the rest (run folder, seed, resume,
-    time budget, several processes, checkpoints). `config` is a frozen dataclass, stored as
-    run.json and read back by a resumed run; `out` is the run folder. To add a method, subclass
-    this in a module of nogancolor/methods/ (docs/usage.md shows a template):
-
-    - `dataloaders(device)` -> the run's DataLoaders;
-    - `build(dls)` -> its Learner, with `path` at `out`;
-    - `n_epochs(dls)` -> epochs to train (default: `config.epochs`);
-    - `fit(learn, n_epoch, cbs)` trains (default: one-cycle at `config.lr`);
-    - `export(learn, dls)` writes the result and returns its record (model.json's contents).
-    """
-
-    def __init__(self, config, out: Path, compile: bool = False):
-        self.config, self.out, self.compile = config, Path(out), compile
-
-    def dataloaders(self, device=None):
-        raise NotImplementedError
-
-    def build(self, dls) -> Learner:
-        raise NotImplementedError
-
-    def n_epochs(self, dls) -> int:
-        return self.config.epochs
-
-    def fit(self, learn: Learner, n_epoch: int, cbs: list) -> None:
-        learn.fit_one_cycle(n_epoch, self.config.lr, cbs=cbs)
-
-    def export(self, learn: Learner, dls) -> dict:
-        raise NotImplementedError
-
-    def export_path(self) -> Path:
-        """Where `export` writes; the run is finished once its .json exists."""
-        return self.out / "model.safetensors"
-
-
-def open_run(method: Method, resume: bool, force: bool):
+def open_run(method, resume: bool, force: bool):
     """-> (saved state or None, first epoch to train), writing nothing: a resumed run reads its
     config back from run.json into `method`; a new one may not overwrite a run without `force`."""
     out = method.out
@@ -108,7 +64,7 @@ def open_run(method: Method, resume: bool, force: bool):
     return None, 0
 
 
-def start_run(method: Method) -> None:
+def start_run(method) -> None:
     """Clear what a replaced run left and write run.json, which marks the directory as a run.
     Called once data and model are built, so a start that fails leaves no run behind."""
     out = method.out
@@ -118,7 +74,7 @@ def start_run(method: Method) -> None:
     write_json(out / "run.json", config_record(method.config))
 
 
-def run_training(method: Method, resume: bool = False, force: bool = False, progress: bool = True,
+def run_training(method, resume: bool = False, force: bool = False, progress: bool = True,
                  device=None) -> dict | None:
     """Train `method` in its run folder and export it; -> the export's record (None in all but
     the first of several processes, which alone writes). `resume` continues from the last
@@ -159,7 +115,7 @@ def run_training(method: Method, resume: bool = False, force: bool = False, prog
     return record
 
 
-def next_step(method: Method, force: bool = False) -> str:
+def next_step(method, force: bool = False) -> str:
     """What `continue_run` will do with `method`'s run: "skipped" (already exported), "resumed"
     (from its last finished epoch) or "trained" (from the start; always with `force`)."""
     if force:
@@ -169,7 +125,7 @@ def next_step(method: Method, force: bool = False) -> str:
     return "resumed" if SaveLastCallback.state_path(method.out / CHECKPOINT_DIR).exists() else "trained"
 
 
-def continue_run(method: Method, force: bool = False, progress: bool = True, device=None) -> tuple[dict | None, str]:
+def continue_run(method, force: bool = False, progress: bool = True, device=None) -> tuple[dict | None, str]:
     """Make sure `method`'s run is finished; -> (its export's record, `next_step`'s answer)."""
     step = next_step(method, force)
     if step == "skipped":

@@ -13,12 +13,12 @@ import torch
 from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback
 
-from ..color import model_to_rgb
-from ..evaluation.metrics import classify, colorfulness, frechet_distance
-from ..train import orders
-from ..train.callbacks import TrainedEpochCallback, evenly_spaced_valid
+from ...color import model_to_rgb
+from ...evaluation.metrics import classify, colorfulness, frechet_distance
+from ...train import orders
+from ...train.callbacks import TrainedEpochCallback, evenly_spaced_valid
+from .config import RULES
 
-RULES = ("fcd", "psnr")
 REALISM_COLUMNS = ("colorfulness", "fcd")
 
 

@@ -9,6 +9,10 @@ from typing import Any, TypeVar
 
 C = TypeVar("C")
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISION_HELP = ("auto = bf16 on GPUs that support it and on CPUs where bf16 is native and measured faster "
+                  "(see docs/speed.md), fp32 elsewhere; bf16, fp32 and fp16 (CUDA only) can be forced.")
+
 
 def setting(default: Any, help: str, **option) -> Any:
     """A config field: its default, what it does (the `--help` text), and for the command line

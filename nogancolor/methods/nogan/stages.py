@@ -1,0 +1,184 @@
+"""NoGAN's stages as methods of the run contract, and the runner that takes them in order."""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastai.torch_core import default_device, num_distrib
+
+from ...evaluation.figures import joint_phase_curves
+from ...files import CheckpointError, read_config, save_weights
+from ...models import load_generator
+from ...models.classifier import load_classifier
+from ...models.critics import PairCritic
+from ...models.dynamic import DEOLDIFY_UNET
+from ...models.features import feature_net as load_feature_net
+from ...config import config_record
+from ...train.distributed import start_processes
+from ...train.run import continue_run, next_step
+from ..base import ColorizationMethod
+from .config import STAGES, NoGANConfig, is_done, stage_export
+from .learners import CRITIC_FORMAT, critic_learner, feature_loss_learner, joint_learner, load_critic
+from .selection import select_checkpoint
+
+
+class NoGANStage(ColorizationMethod):
+    """One stage of NoGAN in its folder of the NoGAN run; `stage` is its row of the STAGES table."""
+
+    unet_kwargs = DEOLDIFY_UNET
+    stage = STAGES[0]
+
+    def __init__(self, config: NoGANConfig, out: Path, features, judge=None, compile: bool = False):
+        super().__init__(config, Path(out) / self.stage.folder, compile)
+        self.nogan_out, self.features, self.judge = Path(out), features, judge
+
+    def stage_config(self):
+        return getattr(self.config, self.stage.field)
+
+    def size(self) -> int | None:
+        return self.stage_config().size or self.config.size
+
+    def n_epochs(self, dls) -> int:
+        return self.stage_config().epochs
+
+    def fit(self, learn, n_epoch, cbs):
+        learn.fit_one_cycle(n_epoch, self.stage_config().lr, cbs=cbs)
+
+    def export_path(self) -> Path:
+        return stage_export(self.nogan_out, self.stage.number)
+
+
+class GeneratorPretraining(NoGANStage):
+    """Stage 1: the generator (the small U-Net, or DeOldify's DynamicUnet) on the feature loss,
+    one-cycle Adam; exports the best epoch by val loss."""
+
+    method, stage = "nogan-pretrained", STAGES[0]
+
+    def build(self, dls):
+        return feature_loss_learner(dls, self.generator(dls), self.features, self.out, precision=self.config.precision,
+                                    compile=self.compile, split_encoder=self.encoder_is_pretrained())
+
+    def fit(self, learn, n_epoch, cbs):
+        lr, cbs = self.fit_rates(self.config.generator.lr, cbs)
+        learn.fit_one_cycle(n_epoch, lr, cbs=cbs)
+
+
+class CriticPretraining(NoGANStage):
+    """Stage 2: fastai's spectral-norm `gan_critic` on (gray, colour) pairs against the pretrained
+    generator, one-cycle Adam; exports the best epoch by val loss with its val accuracy."""
+
+    stage = STAGES[1]
+
+    def __init__(self, config: NoGANConfig, out: Path, features, judge=None, compile: bool = False):
+        super().__init__(config, out, features, judge, compile)
+        # loaded here, before run_training seeds the run: building it draws random initial weights,
+        # which would shift the critic's initial weights and the batch order drawn after the seed
+        self.pretrained = load_generator(stage_export(out, 1))[0]
+
+    def build(self, dls):
+        return critic_learner(dls, self.pretrained, PairCritic(nf=self.config.critic.nf), self.out,
+                              precision=self.config.precision)
+
+    def export(self, learn, dls) -> dict:
+        # rank 0 alone runs this: SaveModelCallback's after_fit would reload "best" through
+        # fastai's load, which waits at a barrier for the other processes
+        with learn.no_bar(), learn.removed_cbs(learn.save_model):
+            val_loss, val_accuracy = learn.validate()
+        c = self.config
+        record = {"format": CRITIC_FORMAT, "nf": c.critic.nf, "split": c.split, "epochs": c.critic.epochs,
+                  "config": config_record(c), "metrics": {"val_loss": float(val_loss), "val_accuracy": float(val_accuracy)}}
+        save_weights(learn.model, self.export_path(), record)
+        return record
+
+
+class JointPhase(NoGANStage):
+    """Stage 3: the joint phase in chunks of val_every batches that add up to `gan.epochs` passes
+    over the training set; exports the checkpoint the `select` rule chooses (PSNR floor: the
+    pretrained generator's val PSNR minus max_psnr_drop) to the NoGAN run's model.* and draws
+    the phase's curves to joint_phase.png. `judge`: the colour classifier for colourfulness and
+    FCD (None: not measured; the fcd rule needs it)."""
+
+    method, stage = "nogan", STAGES[2]
+
+    def __init__(self, config: NoGANConfig, out: Path, features, judge=None, compile: bool = False):
+        super().__init__(config, out, features, judge, compile)
+        self.pretrained = read_config(stage_export(out, 1))["metrics"]
+        self.psnr_floor = self.pretrained["val_psnr"] - config.gan.max_psnr_drop
+
+    def n_epochs(self, dls) -> int:
+        # each of several processes trains val_every batches of its own shard per chunk
+        batches = self.config.gan.epochs * len(dls.train) / max(1, num_distrib())
+        return max(1, math.ceil(batches / self.config.gan.val_every))
+
+    def build(self, dls):
+        return joint_learner(dls, load_generator(stage_export(self.nogan_out, 1))[0],
+                             load_critic(stage_export(self.nogan_out, 2))[0], self.features, self.config.gan, self.judge,
+                             self.psnr_floor, path=self.out, precision=self.config.precision, compile=self.compile)
+
+    def fit(self, learn, n_epoch, cbs):
+        learn.fit(n_epoch, self.config.gan.lr, cbs=cbs)
+
+    def export_info(self, learn) -> dict:
+        gan = self.config.gan
+        rows = learn.save_model.best
+        chosen = select_checkpoint(rows, gan.select, self.psnr_floor)
+        truth = learn.realism_metrics.measure_truth() if self.judge is not None else None
+        joint_phase_curves(self.out / "history.csv", chosen, gan.val_every, self.psnr_floor, truth,
+                           self.out / "joint_phase.png")
+        return {"gan_epochs": gan.epochs, "val_every": gan.val_every, "select": gan.select, "psnr_floor": self.psnr_floor,
+                "chosen_validation": chosen + 1, "chosen_batch": (chosen + 1) * gan.val_every, "chosen_row": rows[chosen],
+                "val_subset_colorfulness_true": truth, "pretrained_metrics": self.pretrained}
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What `train_nogan` did with a stage: "skipped" (done before), "resumed" or "trained", and
+    the stage's export record (None in all but the first of several processes)."""
+
+    stage: int
+    status: str
+    record: dict | None
+
+
+def networks(config: NoGANConfig):
+    """-> (feature network, judge or None), loading the colour classifier once when it is both:
+    the judge measures colourfulness and FCD, and the fcd rule needs it. The ImageNet feature
+    network judges too, unless a classifier is named."""
+    features = load_feature_net(config.feature_net, config.classifier_path)  # fails early when it is missing
+    if config.feature_net == "imagenet" and config.classifier is None:
+        return features, features.net
+    path = config.classifier_path
+    if config.gan.select != "fcd" and not path.with_suffix(".json").exists():
+        return features, None
+    if config.feature_net == "cifar":
+        return features, features.net
+    return features, load_classifier(path)[0]
+
+
+STAGE_METHODS = (GeneratorPretraining, CriticPretraining, JointPhase)  # in the order of STAGES
+
+
+def train_nogan(config: NoGANConfig, out: Path, stage: int | None = None, force: bool = False, progress: bool = True,
+                device=None, compile: bool = False, log=print) -> dict[int, StageResult]:
+    """Run the NoGAN stages in order (or only `stage`), skipping done ones and resuming an
+    interrupted one; -> {stage: StageResult}. Every stage after one that ran is rerun, since it
+    was built on the earlier result. `compile`: torch.compile the generator (speed only)."""
+    out = Path(out)
+    start_processes(device or default_device())  # before the first message, which rank 0 alone prints
+    features, judge = networks(config)
+    results, rerun = {}, force
+    for kind in [STAGE_METHODS[stage - 1]] if stage else STAGE_METHODS:
+        n = kind.stage.number
+        for earlier in STAGES[:n - 1]:
+            if not is_done(out, earlier.number):
+                raise CheckpointError(f"stage {n} needs stage {earlier.number} ({earlier.name}) done first: "
+                                      f"run `nogancolor train nogan` without --stage")
+        method = kind(config, out, features, judge, compile)
+        todo = next_step(method, force=rerun)
+        log(f"stage {n}/{len(STAGES)} {kind.stage.name}: " + (
+            f"done, skipped ({method.export_path()})" if todo == "skipped" else
+            f"{'resuming' if todo == 'resumed' else 'training'} in {method.out}"))
+        record, status = continue_run(method, force=rerun, progress=progress, device=device)
+        results[n] = StageResult(n, status, record)
+        rerun = rerun or status != "skipped"
+    return results

@@ -118,6 +118,14 @@ def test_a_tiny_imagenet_folder_without_its_val_labels_is_refused_in_words(image
     zipfile.ZipFile(archive).extractall(tmp_path / "unpacked")
     with pytest.raises(DatasetError, match="val_annotations.txt, which names their classes, is missing"):
         prepare_dataset(tmp_path / "unpacked" / "tiny-imagenet-200", tmp_path / "prepared", progress=False)
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["data", "prepare", "--path", str(tmp_path / "unpacked" / "tiny-imagenet-200"),
+                                      "--size", "64", "--out", str(tmp_path / "p")])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: ") and "val_annotations.txt" in lines[0]
     (tmp_path / "empty" / "train").mkdir(parents=True)
     (tmp_path / "empty" / "val").mkdir()
     with pytest.raises(DatasetError, match="no images found in .*train; expected .*<class name>/<image files>"):

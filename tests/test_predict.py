@@ -347,3 +347,45 @@ def test_the_bundling_script_measures_and_bundles_a_photo_model(checkpoint, prep
     rows = {line.split(" | ")[0]: line for line in result.stdout.splitlines() if line.startswith("| 32") or line.startswith("| 64")}
     assert set(rows) == {"| 32 (default)", "| 64"}  # the default render size is the training size, as the card measures
     assert rows["| 32 (default)"] == f"| 32 (default) | {full['colorfulness_ratio']:.2f}x | {full['psnr_gain_db']:+.2f} |"
+
+
+def test_the_choosing_script_states_its_rule_measures_every_render_size_and_bundles_only_a_better_model(
+        checkpoint, image_folder, tmp_path):
+    import subprocess
+    import sys
+
+    benchmarks = Path(__file__).resolve().parent.parent / "benchmarks"
+    sys.path.insert(0, str(benchmarks))
+    try:
+        import choose_photo_model as choosing
+    finally:
+        sys.path.remove(str(benchmarks))
+    rows = [{"psnr_gain_db": 1.2, "colorfulness_ratio": 0.5}, {"psnr_gain_db": 1.0, "colorfulness_ratio": 0.7},
+            {"psnr_gain_db": 0.5, "colorfulness_ratio": 0.9}]
+    assert choosing.choose(rows) is rows[1]  # the most colour among those at +1.0 dB or more
+    below = [{"psnr_gain_db": 0.2, "colorfulness_ratio": 0.9}, {"psnr_gain_db": 0.8, "colorfulness_ratio": 0.3}]
+    assert choosing.choose(below) is below[1]  # none reaches +1.0 dB: the most PSNR
+    import shutil
+
+    for suffix in (".safetensors", ".json"):  # the model bundled now: the same weights, so not beaten at its own size
+        shutil.copy(checkpoint.with_suffix(suffix), (tmp_path / "current").with_suffix(suffix))
+    result = subprocess.run([sys.executable, str(benchmarks / "choose_photo_model.py"), str(checkpoint), "--render-sizes",
+                             "32", "--n", "4", "--imagenette", str(image_folder / "test"), "--tinyimagenet",
+                             str(image_folder / "train"), "--current", str(tmp_path / "current.safetensors"), "--bundle", "--dest",
+                             str(tmp_path / "photo.safetensors"), "--out", str(tmp_path / "rows.json")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    measured = json.loads((tmp_path / "rows.json").read_text())
+    assert [r["render_size"] for r in measured] == [32, 32]  # the current model at its own size, then each size
+    assert measured[0]["sets"] == measured[1]["sets"]
+    assert measured[0]["sets"]["imagenette-val"]["n_photos"] == 4 and measured[0]["sets"]["everyday"]["n_photos"] == 5
+    assert "NOT better than the bundled model" in result.stdout and not (tmp_path / "photo.safetensors").exists()
+
+
+def test_a_bundled_render_size_is_predicts_default_for_that_model(checkpoint, tmp_path):
+    from nogancolor.apps import bundled
+
+    path = bundled.bundle(checkpoint, {"metrics": {}}, tmp_path / "photo.safetensors", render_size=96)
+    assert json.loads(path.with_suffix(".json").read_text())["render_size"] == 96
+    assert Colorizer.from_checkpoint(path, device="cpu").render_size == 96
+    assert Colorizer.from_checkpoint(checkpoint, device="cpu").render_size == 32  # no card: its training size

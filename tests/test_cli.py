@@ -133,7 +133,7 @@ def test_train_dcgan_from_the_command_line(prepared, tmp_path):
 
 
 def test_train_classifier_then_nogan_from_the_command_line(prepared):
-    assert_one_line_error(run("train", "nogan", "--data", prepared, "--bs", 8), "no CIFAR-10 classifier", "train classifier")
+    assert_one_line_error(run("train", "nogan", "--data", prepared, "--bs", 8), "no classifier of the project's", "train classifier")
     result = run("train", "classifier", "--data", prepared, "--epochs", 1, "--bs", 8, "--base", 8)
     assert result.exit_code == 0, result.output
     assert "test accuracy" in result.output and "runs/classifier/model.safetensors" in result.output

@@ -184,7 +184,7 @@ def test_the_critic_steps_at_its_multiple_of_the_rate_and_the_rate_comes_back(pr
 
 
 def test_the_fcd_rule_needs_the_classifier():
-    with pytest.raises(ValueError, match="needs the CIFAR-10 classifier"):
+    with pytest.raises(ValueError, match="needs the project's classifier"):
         joint_learner(None, UNet(base=4), PairCritic(nf=4), FrozenFeatures(Doubling(), (1.0,)), JointStageConfig(select="fcd"))
 
 

@@ -7,11 +7,12 @@ Every method is measured the same way on the picture a user sees (input L + pred
   thresholds 0..150, normalised to [0, 1] (Zhang et al. 2016, "Colorful Image Colorization"),
 - colorfulness (Hasler & Suesstrunk 2003) of predictions and of the real images: washed-out
   outputs score far below the truth,
-- semantic interpretability: top-1 accuracy of the project's CIFAR-10 classifier on colorized,
+- semantic interpretability: top-1 accuracy of the project's classifier (trained on the same
+  dataset: CIFAR-10 or photos) on colorized,
   real and gray images,
 - Frechet classifier distance: the Frechet distance between Gaussians fitted to the classifier's
   pooled last-block features of real and colorized images. Same formula as FID, but in this
-  small CIFAR-10 classifier's feature space, NOT Inception's: not comparable to published FIDs.
+  small classifier's feature space, NOT Inception's: not comparable to published FIDs.
 """
 
 import csv

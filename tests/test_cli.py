@@ -145,6 +145,9 @@ def test_train_classifier_then_nogan_from_the_command_line(prepared):
                  "critic pretraining: val accuracy", "NoGAN: val ab MSE"):
         assert line in result.output
     assert "done, skipped" in run(*args).output
+    result = run(*args, "--stage", 2, "--force")  # a stage alone reports that stage, and the run is not exported anew
+    assert result.exit_code == 0 and "critic pretraining: val accuracy" in result.output, result.output
+    assert "NoGAN: val ab MSE" not in result.output
     result = run(*args, "--stage", 3, "--force", "--adv-balance", 0.25, "--critic-thresh", 10)  # generator steps: weights logged
     assert result.exit_code == 0, result.output
     with open("runs/nogan-hue/3-gan/history.csv") as f:

@@ -65,7 +65,8 @@ class NoGAN(Method):
     @classmethod
     def train(cls, config, out: Path, resume: bool = False, force: bool = False, progress: bool = True, device=None,
               compile: bool = False, stage: int | None = None, log=print) -> dict | None:
-        """All stages (or `stage` alone), each continued where it stopped; -> the last record."""
+        """All stages (or `stage` alone), each continued where it stopped; -> the exported NoGAN's
+        record when the last stage ran (the earlier stages' results are logged), else None."""
         from .stages import train_nogan
 
         results = train_nogan(config, out, stage=stage, force=force, progress=progress, device=device, compile=compile,
@@ -73,7 +74,8 @@ class NoGAN(Method):
         for n, result in results.items():
             if result.record is not None and n < STAGES[-1].number:  # None in all but the first of several processes
                 log(f"{STAGES[n - 1].name}: {cls.stage_summary(n, result.record)}")
-        return results[max(results)].record
+        last = results.get(STAGES[-1].number)
+        return last.record if last else None
 
     @classmethod
     def history(cls, run: Path) -> list[tuple[float, float, float]]:

@@ -38,6 +38,7 @@ from nogancolor.apps.colorize import Colorizer
 from nogancolor.color import lab_to_model, model_to_rgb, rgb_to_lab
 from nogancolor.data.gray import is_gray
 from nogancolor.evaluation.metrics import classify, colorfulness, frechet_distance, psnr
+from nogancolor.files import project_path
 from nogancolor.models.imagenet import ImageNetJudge
 from nogancolor.train.learner import cpu_name
 
@@ -145,7 +146,7 @@ def main():
     for model in [args.current, *args.models]:
         for size in sizes if model != args.current else [None]:
             colorizer = Colorizer.from_checkpoint(model, device="cpu", render_size=size)
-            row = {"model": str(model), "render_size": colorizer.render_size,
+            row = {"model": project_path(model), "render_size": colorizer.render_size,
                    "sets": {name: measure(colorizer, photos, labels, judge) for name, (photos, labels) in sets.items()}}
             rows.append(row)
             cells = [f"{m['colorfulness_ratio']:.2f}x, {m['psnr_gain_db']:+.2f} dB" for m in row["sets"].values()]

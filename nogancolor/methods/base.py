@@ -5,10 +5,11 @@ and `serve`. Light to import (torch and fastai load when a run starts), as every
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import PRECISION_HELP, PRECISIONS, setting
 from ..data.layout import DEFAULT_DATA_DIR, SPLIT_KINDS
 from ..models.names import SMALL_ARCH
-from ..config import PRECISION_HELP, PRECISIONS, setting
 from ..train.method import Method
+
 ARCH_HELP = ("'unet' for the small U-Net of the method description, or a torchvision/timm encoder name (resnet18, "
              "resnet34, ...) for fastai's DynamicUnet.")
 PRETRAINED_HELP = ("DynamicUnet: start its encoder from ImageNet weights (offline for efficientnet_lite0/1/2 from "

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ...train.method import Method, history_rows
-from ..base import PHOTO_SUBSET, QUICK_SUBSET, register
+from ..base import PHOTO_SUBSET, QUICK_SUBSET, ColorizationMethod, register
 from .config import STAGES, CriticStageConfig, GeneratorStageConfig, JointStageConfig, NoGANConfig, is_done, stage_export
 
 __all__ = ["STAGES", "CriticStageConfig", "GeneratorStageConfig", "JointStageConfig", "NoGAN", "NoGANConfig", "is_done",
@@ -56,24 +56,20 @@ class NoGAN(Method):
     def run_name(cls, config) -> str:
         return f"nogan-{config.split}"
 
-    @classmethod
-    def summary(cls, record: dict) -> str:
-        from ..base import ColorizationMethod
-
-        return ColorizationMethod.summary(record)
+    summary = ColorizationMethod.summary  # its export is a generator's, as any colorization method's
 
     @classmethod
     def train(cls, config, out: Path, resume: bool = False, force: bool = False, progress: bool = True, device=None,
               compile: bool = False, stage: int | None = None, log=print) -> dict | None:
         """All stages (or `stage` alone), each continued where it stopped; -> the exported NoGAN's
         record when the last stage ran (the earlier stages' results are logged), else None."""
-        from .stages import train_nogan
+        from .stages import STAGE_METHODS, train_nogan
 
         results = train_nogan(config, out, stage=stage, force=force, progress=progress, device=device, compile=compile,
                               log=log)
         for n, result in results.items():
             if result.record is not None and n < STAGES[-1].number:  # None in all but the first of several processes
-                log(f"{STAGES[n - 1].name}: {cls.stage_summary(n, result.record)}")
+                log(f"{STAGES[n - 1].name}: {STAGE_METHODS[n - 1].summary(result.record)}")
         last = results.get(STAGES[-1].number)
         return last.record if last else None
 
@@ -91,13 +87,6 @@ class NoGAN(Method):
         return {"joint-phase": (Path(run) / STAGES[2].folder / "joint_phase.png",
                                 "NoGAN's joint phase (PSNR on the validation set; colourfulness and FCD on a fixed evenly "
                                 "spaced validation subset; dashed: the exported checkpoint)")}
-
-    @classmethod
-    def stage_summary(cls, n: int, record: dict) -> str:
-        if n == 2:
-            m = record["metrics"]
-            return f"val accuracy {m['val_accuracy']:.4f} on real vs generated pairs, val loss {m['val_loss']:.4f}"
-        return cls.summary(record)
 
     @classmethod
     def study(cls, config, out: Path, force: bool = False, progress: bool = True, device=None,

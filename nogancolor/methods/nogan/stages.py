@@ -69,6 +69,11 @@ class CriticPretraining(NoGANStage):
 
     stage = STAGES[1]
 
+    @classmethod
+    def summary(cls, record: dict) -> str:
+        m = record["metrics"]
+        return f"val accuracy {m['val_accuracy']:.4f} on real vs generated pairs, val loss {m['val_loss']:.4f}"
+
     def __init__(self, config: NoGANConfig, out: Path, features, judge=None, compile: bool = False):
         super().__init__(config, out, features, judge, compile)
         # loaded here, before run_training seeds the run: building it draws random initial weights,

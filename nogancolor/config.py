@@ -24,6 +24,13 @@ def setting(default: Any, help: str, **option) -> Any:
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def check_temperature(temperature: float | None, option: str = "temperature") -> None:
+    """A colour-classification model's annealed-mean temperature must be positive (None: its default)."""
+    if temperature is not None and not temperature > 0:
+        raise ValueError(f"{option} {temperature} is not positive; try 0.38 (vivid) to 1 (the colour distribution's "
+                         "mean)")
+
+
 class ConfigError(ValueError):
     """A stored config this version cannot read; the message says what to do."""
 

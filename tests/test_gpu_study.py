@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow  # minutes of training or whole scripts: outside t
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"n_train": 16, "n_val": 8, "bs": 8, "base": 4}
 TINY = {"n_eval": 6, "classifier": {"epochs": 1, "bs": 8, "base": 4},
-        "unet": {"epochs": 2, **SMALL}, "dcgan": {"epochs": 1, **SMALL},
+        "unet": {"epochs": 2, **SMALL}, "dcgan": {"epochs": 1, **SMALL}, "classify": {"epochs": 1, **SMALL},
         "nogan": {"generator": {"epochs": 1}, "critic": {"epochs": 1, "nf": 4}, "gan": {"epochs": 1.0, "val_every": 1},
                   **SMALL}}
 
@@ -54,13 +54,14 @@ def test_the_gpu_study_script_runs_end_to_end_and_resumes_after_its_budget(input
         assert "| unet | 4 |" in speed and "| nogan | 4 |" in speed and "device: " in speed
     report = (out / "report" / "report.md").read_text()
     assert "| NoGAN | random | 1 |" in report and (out / "report" / "comparison-hue.png").exists()
+    assert "| Classification | hue | 1 |" in report and (out / "report" / "temperature-sweep-hue.png").exists()
     assert "device: CPU only" in (out / "environment.txt").read_text()
     strong = json.loads((out / "strong_classifier" / "model.json").read_text())
     assert strong["arch"] == "cifar-resnet18" and strong["epochs"] == 1
     log = (out / "log.txt").read_text()
     assert "stopped by the time budget" in log and "done:" in log  # both calls, appended
     histories = sorted(p.relative_to(out / "runs") for p in (out / "runs").rglob("history.csv"))
-    assert len(histories) == 1 + 2 * (1 + 1 + 3)  # classifier; per split U-Net, DCGAN, NoGAN's three stages
+    assert len(histories) == 1 + 2 * (1 + 1 + 3 + 1)  # classifier; per split U-Net, DCGAN, NoGAN's 3 stages, classification
     assert len(list((out / "runs").rglob("model.json"))) == len(histories)  # each run and NoGAN stage exported
     with tarfile.open(root / "study.tar.gz") as tar:
         assert "out/report/report.md" in tar.getnames() and "out/log.txt" in tar.getnames()
@@ -72,7 +73,7 @@ def tiny_version(profile: str) -> dict:
 
     record = PROFILES[profile].record() | {"n_eval": 6}
     record["classifier"] |= {"epochs": 1, "bs": 8, "n_train": 16}
-    for method in ("unet", "dcgan", "nogan"):
+    for method in set(record) - {"classifier", "n_eval", "size"}:  # every compared method
         record[method] |= {"n_train": 16, "n_val": 8, "bs": 8} | ({"epochs": 1} if method != "nogan" else {})
     record["nogan"]["generator"]["epochs"] = record["nogan"]["critic"]["epochs"] = 1
     record["nogan"]["gan"] |= {"epochs": 1.0, "val_every": 1}

@@ -6,6 +6,7 @@ import shutil
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -78,11 +79,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_page_end_to_end_in_headless_chromium(app, tmp_path):
+@contextmanager
+def page_in_chromium(app):
+    """The app served on a free port and its page open in headless Chromium: -> (browser, wait)."""
     import uvicorn
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     chromium, driver_path = find_browser()
@@ -99,8 +101,19 @@ def test_page_end_to_end_in_headless_chromium(app, tmp_path):
     browser = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
         browser.get(f"http://127.0.0.1:{port}/")
-        wait = WebDriverWait(browser, 60)
+        yield browser, WebDriverWait(browser, 60)
+    finally:
+        browser.quit()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_page_end_to_end_in_headless_chromium(app, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    with page_in_chromium(app) as (browser, wait):
         wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#models input")) == 2)
+        assert not browser.find_element(By.ID, "vivid").is_displayed()  # no colour-classification model
         browser.find_elements(By.CSS_SELECTOR, "#models input")[1].click()  # untick the second model
         (tmp_path / "photo.png").write_bytes(png_bytes())
         browser.find_element(By.ID, "file").send_keys(str(tmp_path / "photo.png"))
@@ -117,10 +130,31 @@ def test_page_end_to_end_in_headless_chromium(app, tmp_path):
         browser.find_element(By.ID, "go").click()
         wait.until(lambda b: b.find_element(By.ID, "error").text)
         assert "MB limit" in browser.find_element(By.ID, "error").text
-    finally:
-        browser.quit()
-        server.should_exit = True
-        thread.join(timeout=10)
+
+
+def test_the_page_has_a_temperature_slider_for_a_colour_classification_model(prepared, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from nogancolor.methods.classify import ClassifyConfig
+
+    torch.manual_seed(0)
+    train(ClassifyConfig(data=str(prepared), epochs=1, bs=8, base=8), tmp_path / "classify", progress=False)
+    colorizer = Colorizer.from_checkpoint(tmp_path / "classify" / "model.safetensors", device="cpu")
+    with page_in_chromium(create_app({"classify": colorizer})) as (browser, wait):
+        wait.until(lambda b: b.find_element(By.ID, "vivid").is_displayed())
+        slider = browser.find_element(By.ID, "temperature")
+        assert slider.get_attribute("value") == "0.38" and browser.find_element(By.ID, "tvalue").text == "0.38"
+        browser.execute_script("arguments[0].value = 0.9; arguments[0].dispatchEvent(new Event('input'))", slider)
+        assert browser.find_element(By.ID, "tvalue").text == "0.9"
+        (tmp_path / "photo.png").write_bytes(png_bytes())
+        browser.find_element(By.ID, "file").send_keys(str(tmp_path / "photo.png"))
+        browser.find_element(By.ID, "go").click()
+        wait.until(lambda b: "done" in b.find_element(By.ID, "status").text)
+        src = browser.find_elements(By.CSS_SELECTOR, "#results figure img")[1].get_attribute("src")
+    shown = np.array(decode(src).convert("RGB"))
+    photo = Image.open(io.BytesIO(png_bytes()))
+    assert (shown == np.array(colorizer.colorize(photo, 0.9))).all()  # the slider's temperature was used
+    assert not (shown == np.array(colorizer.colorize(photo))).all()
 
 
 def load_test_module():

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from ..color import L_MAX, lab_to_rgb, rgb_to_lab
+from ..config import check_temperature
 from ..data.folder import to_rgb
 from ..files import atomic_write
 from ..models import load_generator
@@ -64,50 +65,70 @@ def open_image(source) -> tuple[Image.Image, Image.Image | None]:
 class Colorizer:
     """A trained generator ready for any image: `Colorizer.from_checkpoint(path).colorize(img)`."""
 
-    def __init__(self, model: torch.nn.Module, config: dict, device=None, render_size: int | None = None):
+    def __init__(self, model: torch.nn.Module, config: dict, device=None, render_size: int | None = None,
+                 temperature: float | None = None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model, self.config = model.to(self.device).eval(), config
         self.render_size = render_size or default_render_size(config)
         if self.render_size % 32:
             raise ValueError(f"render size {self.render_size} is not a multiple of 32 (the U-Net halves it five times)")
+        self.check_temperature(temperature)
+        self.temperature = temperature
 
     @classmethod
-    def from_checkpoint(cls, path: Path, device=None, render_size: int | None = None) -> "Colorizer":
+    def from_checkpoint(cls, path: Path, device=None, render_size: int | None = None,
+                        temperature: float | None = None) -> "Colorizer":
         model, config = load_generator(path)
-        return cls(model, config, device, render_size)
+        return cls(model, config, device, render_size, temperature)
+
+    @property
+    def default_temperature(self) -> float | None:
+        """The annealed-mean temperature of a colour-classification model (None for the others)."""
+        return getattr(self.model, "temperature", None)
+
+    def check_temperature(self, temperature: float | None) -> None:
+        check_temperature(temperature, "--temperature")
+        if temperature is not None and self.default_temperature is None:
+            raise ValueError(f"--temperature applies to colour-classification models (`train classify`); this "
+                             f"{self.name} model predicts one colour per pixel")
 
     @property
     def name(self) -> str:
         return self.config.get("method", "model")
 
-    def colorize(self, image) -> Image.Image:
-        """A path, PIL image or array -> the colour RGB(A) PIL image at the input's size."""
-        return self.colorize_many([image])[0]
+    def colorize(self, image, temperature: float | None = None) -> Image.Image:
+        """A path, PIL image or array -> the colour RGB(A) PIL image at the input's size;
+        `temperature`: a colour-classification model's, for this call (default: the Colorizer's)."""
+        return self.colorize_many([image], temperature)[0]
 
-    def colorize_many(self, images: list) -> list[Image.Image]:
+    def colorize_many(self, images: list, temperature: float | None = None) -> list[Image.Image]:
         """Several images of any sizes; the model runs on them as one batch."""
         opened = [open_image(img) for img in images]
         rgb = [torch.from_numpy(np.array(img)).permute(2, 0, 1)[None] for img, _ in opened]
         out = []
-        for (_, alpha), colour in zip(opened, self.colorize_frames(rgb)):
+        for (_, alpha), colour in zip(opened, self.colorize_frames(rgb, temperature)):
             result = Image.fromarray(colour[0].permute(1, 2, 0).numpy())
             if alpha is not None:
                 result.putalpha(alpha)
             out.append(result)
         return out
 
-    def colorize_frames(self, frames: list[torch.Tensor]) -> list[torch.Tensor]:
+    def colorize_frames(self, frames: list[torch.Tensor], temperature: float | None = None) -> list[torch.Tensor]:
         """uint8 (1|N, 3, H, W) tensors (each may have its own size) -> uint8 colour tensors."""
-        return [self.compose(l, ab) for l, ab in self.predict(frames)]
+        return [self.compose(l, ab) for l, ab in self.predict(frames, temperature)]
 
     @torch.no_grad()
-    def predict(self, frames: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def predict(self, frames: list[torch.Tensor], temperature: float | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """uint8 RGB tensors -> per tensor (full-resolution scaled L, predicted scaled ab upsampled
-        to full resolution); the model runs once, on all of them at the working resolution."""
+        to full resolution); the model runs once, on all of them at the working resolution (a
+        colour-classification model decoded at `temperature`, else the Colorizer's, else its own)."""
         l_full = [rgb_to_lab(f.to(self.device).float() / 255)[:, :1] / (L_MAX / 2) - 1 for f in frames]
         size = (self.render_size, self.render_size)
         small = torch.cat([F.interpolate(l, size=size, mode="bilinear", antialias=True, align_corners=False) for l in l_full])
-        ab = self.model(small).float().split([len(l) for l in l_full])
+        temperature = self.temperature if temperature is None else temperature
+        self.check_temperature(temperature)
+        ab = self.model(small, **({} if temperature is None else {"temperature": temperature})).float()
+        ab = ab.split([len(l) for l in l_full])
         return [(l, F.interpolate(a, size=l.shape[-2:], mode="bilinear", align_corners=False)) for l, a in zip(l_full, ab)]
 
     @torch.no_grad()

@@ -3,11 +3,13 @@ options from these fields); importable without torch, so the commands start at o
 
 from dataclasses import dataclass
 
-from ..config import setting
+from ..config import check_temperature, setting
 
 IMAGES_PER_CALL = 16  # images or video frames colorized in one model call
 MODEL_HELP = ("An exported model.safetensors (default: the best trained under runs/ - photo models before "
               "thumbnail ones; NoGAN, then U-Net, then DCGAN - else the photo model bundled with nogancolor).")
+TEMPERATURE_HELP = ("Colour-classification models (`train classify`): the annealed-mean temperature, lower for more "
+                    "vivid colour, 1 for the colour distribution's mean (default: the model's own).")
 RENDER_HELP = ("Working resolution the model sees, a multiple of 32 (default: the one its card measured best, else "
                "its training size). Colour is upsampled and joined with the full-resolution L.")
 
@@ -22,6 +24,7 @@ def check_render_size(render_size: int | None) -> None:
 class PredictConfig:
     model: str | None = setting(None, MODEL_HELP)
     render_size: int | None = setting(None, RENDER_HELP)
+    temperature: float | None = setting(None, TEMPERATURE_HELP)
     compare: bool = setting(False, "Write gray input | colour side by side.")
     smooth: float = setting(0.0, "Videos: weight of the previous frame's colour (0 = off; 0.5 calms flicker).",
                             min=0.0, max=0.99)
@@ -32,6 +35,7 @@ class PredictConfig:
 
     def __post_init__(self):
         check_render_size(self.render_size)
+        check_temperature(self.temperature, "--temperature")
 
 
 @dataclass(frozen=True)

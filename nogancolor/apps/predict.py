@@ -55,7 +55,8 @@ def predict(source: Path, output: Path | None = None, config: PredictConfig = Pr
     model = given or find_model()
     bundled = model is None
     model = model or bundled_model()
-    colorizer = Colorizer.from_checkpoint(model, device=config.device, render_size=config.render_size)
+    colorizer = Colorizer.from_checkpoint(model, device=config.device, render_size=config.render_size,
+                                          temperature=config.temperature)
     todo = pairs if config.overwrite or not Path(source).is_dir() else still_to_do(pairs)
     images = [(src, dst) for src, dst in todo if not is_video(src)]
     failures = colorize_images(colorizer, images, compare=config.compare, batch_size=config.batch_size, progress=progress)
@@ -73,7 +74,9 @@ def predict(source: Path, output: Path | None = None, config: PredictConfig = Pr
     about = (f"the photo model bundled with nogancolor, {describe(colorizer.config)}" if bundled else
              f"{model} ({describe(colorizer.config)})")
     target = Path(output) if output else (pairs[0][1] if len(pairs) == 1 else pairs[0][1].parent)
-    return Predicted(model, bundled, f"{about}; render size {colorizer.render_size}", len(pairs),
+    temperature = colorizer.temperature or colorizer.default_temperature
+    about += f"; render size {colorizer.render_size}" + (f", temperature {temperature:g}" if temperature else "")
+    return Predicted(model, bundled, about, len(pairs),
                      len(todo) - len(failures), len(pairs) - len(todo), target, failures)
 
 

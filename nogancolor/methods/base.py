@@ -79,7 +79,8 @@ class ColorizationMethod(Method):
         return self.config.arch
 
     def output(self) -> str:
-        """What the generator predicts: ab (joined with the input's L), or rgb (seen through RGBAsAB)."""
+        """What the generator predicts: ab (joined with the input's L), rgb (seen through RGBAsAB) or
+        bins (colour-bin logits, seen through BinsAsAB)."""
         return "ab"
 
     @classmethod
@@ -111,7 +112,8 @@ class ColorizationMethod(Method):
         from ..models.dynamic import load_encoder
 
         c = self.config
-        model = build_generator(c.arch, img_size=image_size(dls), pretrained=c.pretrained, **self.generator_kwargs())
+        model = build_generator(c.arch, img_size=image_size(dls), pretrained=c.pretrained, output=self.output(),
+                                **self.generator_kwargs())
         if c.encoder:
             if c.arch == SMALL_ARCH:
                 raise ValueError("--encoder fills a DynamicUnet's encoder: give --arch resnet18 (or the classifier's arch)")
@@ -140,18 +142,22 @@ class ColorizationMethod(Method):
         """Entries a method adds to model.json."""
         return {}
 
+    def exported_generator(self, learn):
+        """The trained generator as a generator of scaled ab, as it is measured and exported."""
+        from ..models import RGBAsAB
+
+        generator = getattr(learn.model, "generator", learn.model)
+        # exported and measured like the others: ab joined with the input's L
+        return RGBAsAB(generator) if self.output() == "rgb" else generator
+
     def export(self, learn, dls) -> dict:
         from ..data.prepare import prepared_name, read_meta
         from ..evaluation.metrics import val_metrics
         from ..files import export_generator, read_config
-        from ..models import RGBAsAB
         from ..config import config_record
         from ..train.learner import resolve_precision
 
-        generator = getattr(learn.model, "generator", learn.model)
-        output = self.output()
-        if output == "rgb":  # exported and measured like the others: ab joined with the input's L
-            generator = RGBAsAB(generator)
+        generator, output = self.exported_generator(learn), self.output()
         model, floor = val_metrics(dls.valid, generator), val_metrics(dls.valid)
         c, meta = self.config, read_meta(self.config.data)
         path = export_generator(

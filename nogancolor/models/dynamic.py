@@ -42,9 +42,10 @@ def is_efficientnet(model: nn.Module) -> bool:
 
 
 def dynamic_unet(arch: str = "resnet18", pretrained: bool = False, img_size=(32, 32), n_in: int = 1, n_out: int = 2,
-                 norm_type: str | None = None, **kwargs) -> DynamicUnet:
+                 norm_type: str | None = None, bounded: bool = True, **kwargs) -> DynamicUnet:
     """DynamicUnet whose encoder takes `n_in` channels (pretrained first-conv weights are summed
-    over RGB) and whose output lies in [-1, 1] like the small U-Net's tanh. An EfficientNet's
+    over RGB) and whose output lies in [-1, 1] like the small U-Net's tanh (unless not `bounded`:
+    logits, for a classification head). An EfficientNet's
     stages are the encoder's children (fastai's create_body would keep them as one, and find a
     single skip connection). `norm_type`: "spectral" (DeOldify), "batch" or None; other
     keywords go to DynamicUnet."""
@@ -54,7 +55,7 @@ def dynamic_unet(arch: str = "resnet18", pretrained: bool = False, img_size=(32,
     else:
         encoder = create_body(backbone, n_in=n_in, pretrained=pretrained)
     norm = NormType[norm_type.capitalize()] if norm_type else None
-    return DynamicUnet(encoder, n_out, tuple(img_size), y_range=(-1, 1), norm_type=norm, **kwargs)
+    return DynamicUnet(encoder, n_out, tuple(img_size), y_range=(-1, 1) if bounded else None, norm_type=norm, **kwargs)
 
 
 def load_encoder(unet: DynamicUnet, path: Path) -> DynamicUnet:

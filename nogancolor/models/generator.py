@@ -8,6 +8,7 @@ from torch import nn
 
 from ..color import rgb_output_to_ab
 from ..files import load_weights, read_config
+from .bins import BinsAsAB
 from .dynamic import dynamic_unet
 from .names import SMALL_ARCH
 from .unet import UNet
@@ -28,9 +29,14 @@ class RGBAsAB(nn.Module):
 
 def build_generator(arch: str = SMALL_ARCH, img_size=(32, 32), pretrained: bool = False, output: str = "ab", **kwargs):
     """The generator named by a config: "unet" (small U-Net) or any encoder name for DynamicUnet;
-    `output="rgb"`: a 3-channel RGB generator seen through RGBAsAB."""
+    `output="rgb"`: a 3-channel RGB generator seen through RGBAsAB; `output="bins"`: a generator
+    of `n_bins` logits seen through BinsAsAB (decoded at `temperature`)."""
     if output == "rgb":
         return RGBAsAB(build_generator(arch, img_size, pretrained, out_channels=3, **kwargs))
+    if output == "bins":
+        n_bins, temperature = kwargs.pop("n_bins"), kwargs.pop("temperature")
+        net = build_generator(arch, img_size, pretrained, out_channels=n_bins, bounded=False, **kwargs)
+        return BinsAsAB(net, n_bins, temperature)
     if arch == SMALL_ARCH:
         return UNet(**kwargs)
     if "out_channels" in kwargs:

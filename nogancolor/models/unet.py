@@ -31,10 +31,11 @@ class UNet(nn.Module):
 
     Contracting path: `depth` down blocks, channels base, 2*base, ... capped at 8*base (no batch
     norm on the first). Expanding path: mirrored up blocks, each joined with the activation of
-    the same size, the last with the input itself. Head: 1x1 conv + tanh.
+    the same size, the last with the input itself. Head: 1x1 conv + tanh (with `bounded`; without,
+    the 1x1 conv's logits, for a classification head).
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 2, base: int = 64, depth: int = 5):
+    def __init__(self, in_channels: int = 1, out_channels: int = 2, base: int = 64, depth: int = 5, bounded: bool = True):
         super().__init__()
         if depth < 1:
             raise ValueError("depth must be at least 1")
@@ -50,7 +51,7 @@ class UNet(nn.Module):
         for c_out, c_skip in reversed(list(zip(outs, skips))):
             self.ups.append(UpBlock(c_in, c_out, c_skip))
             c_in = c_out + c_skip
-        self.head = nn.Sequential(nn.Conv2d(c_in, out_channels, 1), nn.Tanh())
+        self.head = nn.Sequential(nn.Conv2d(c_in, out_channels, 1), *([nn.Tanh()] if bounded else []))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % 2**self.depth or x.shape[-2] % 2**self.depth:

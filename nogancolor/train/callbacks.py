@@ -204,8 +204,8 @@ class ValGridCallback(TrainedEpochCallback):
 
     order = orders.VAL_GRID
 
-    def __init__(self, path: Path, n: int = 8):
-        self.path, self.n = Path(path), n
+    def __init__(self, path: Path, n: int = 8, decode=None):
+        self.path, self.n, self.decode = Path(path), n, decode  # decode: as RGBPSNR's
 
     def before_fit(self):
         super().before_fit()
@@ -219,6 +219,7 @@ class ValGridCallback(TrainedEpochCallback):
             was_training = generator.training
             generator.eval()
             pred = generator(self.val_x)
+            pred = self.decode(pred) if self.decode else pred
             generator.train(was_training)
         gray = torch.zeros_like(self.val_y)
         prediction_grid(

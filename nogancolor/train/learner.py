@@ -99,17 +99,19 @@ def resolve_precision(precision: str, device) -> str:
     return "bf16" if torch.device(device or "cpu").type == "cpu" and cpu_bf16_speedup() >= CPU_BF16_MIN_SPEEDUP else "fp32"
 
 
-def run_callbacks(path: Path, best: bool = True, log: bool = True, grid: bool = True, monitor: str = "valid_loss") -> list:
+def run_callbacks(path: Path, best: bool = True, log: bool = True, grid: bool = True, monitor: str = "valid_loss",
+                  decode=None) -> list:
     """The callbacks of a training run in `path`, for any method's Learner. With `log`: `last`
     checkpoint (for --resume), CSV history, and with `best` the best checkpoint by `monitor`
-    (lower is better for losses, higher for other metrics); with `grid`: val_grid.png."""
+    (lower is better for losses, higher for other metrics); with `grid`: val_grid.png (of the
+    model's output through `decode`, as RGBPSNR's)."""
     cbs = []
     if log and best:
         cbs.append(SaveModelCallback(monitor=monitor, fname="best", reset_on_fit=False))
     if log:
         cbs += [SaveLastCallback(), HistoryCSVLogger(fname="history.csv", append=True)]
     if grid:
-        cbs.append(ValGridCallback(Path(path) / "val_grid.png"))
+        cbs.append(ValGridCallback(Path(path) / "val_grid.png", decode=decode))
     return cbs
 
 
@@ -120,14 +122,18 @@ def encoder_decoder_split(model) -> list:
 
 
 def colorization_learner(dls, model, path: Path = Path("."), precision: str = "auto", log: bool = True, grid: bool = True,
-                         loss_func=None, cbs=(), compile: bool = False, split_encoder: bool = False) -> Learner:
+                         loss_func=None, cbs=(), compile: bool = False, split_encoder: bool = False,
+                         decode=None) -> Learner:
     """Learner with MSE on scaled ab (or `loss_func`), Adam and val PSNR. With `log`, it also
     keeps `best` and `last` checkpoints under path/checkpoints and a CSV history; with `grid`,
     a val_grid.png. `split_encoder`: a DynamicUnet's encoder and decoder in two parameter
-    groups (discriminative rates). `precision`, `compile`: see `for_device`."""
+    groups (discriminative rates). `decode`: the model's output -> scaled ab, for the PSNR and
+    the grid (a model that predicts something else, as colour-bin logits). `precision`,
+    `compile`: see `for_device`."""
     splitter = {"splitter": encoder_decoder_split} if split_encoder else {}
-    learn = Learner(dls, model, loss_func=loss_func or MSELossFlat(), opt_func=adam, metrics=[RGBPSNR()],
-                    path=Path(path), model_dir=CHECKPOINT_DIR, cbs=[*run_callbacks(path, log=log, grid=grid), *cbs],
+    learn = Learner(dls, model, loss_func=loss_func or MSELossFlat(), opt_func=adam, metrics=[RGBPSNR(decode)],
+                    path=Path(path), model_dir=CHECKPOINT_DIR,
+                    cbs=[*run_callbacks(path, log=log, grid=grid, decode=decode), *cbs],
                     **splitter)
     return for_device(learn, precision, compile)
 

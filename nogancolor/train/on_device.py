@@ -45,14 +45,20 @@ class DeviceMean:
 class RGBPSNR(DeviceMean, Metric):
     """Mean per-image PSNR (dB) between RGB(L, predicted ab) and RGB(L, true ab); for an RGB
     generator (`train dcgan --output rgb`), between its RGB output and the true RGB. Summed on
-    the device, read once per validation."""
+    the device, read once per validation. `decode` turns a model's output into scaled ab first
+    (a classifier of colour bins: its annealed mean)."""
+
+    def __init__(self, decode=None):
+        super().__init__()
+        self.decode = decode
 
     def reset(self):
         self.total, self.count = 0.0, 0
 
     def accumulate(self, learn):
         l_norm = learn.xb[0]
-        values = psnr(output_to_rgb(l_norm, learn.pred), output_to_rgb(l_norm, learn.yb[0]))
+        pred = self.decode(learn.pred) if self.decode else learn.pred
+        values = psnr(output_to_rgb(l_norm, pred), output_to_rgb(l_norm, learn.yb[0]))
         self.total = self.total + values.sum()
         self.count += len(values)
 

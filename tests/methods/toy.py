@@ -16,7 +16,7 @@ class ToyConfig(GeneratorConfig):  # the generator by name: the small U-Net, or 
     lr: float = setting(2e-3, "Peak learning rate.")
 
 
-@register("toy", "U-Net (L1)", ToyConfig, rank=3, preference=3)
+@register("toy", "U-Net (L1)", ToyConfig, rank=4, preference=4)
 class ToyMethod(ColorizationMethod):
     """Train the generator on L1 of ab (Adam, one-cycle); the best epoch by val loss is exported."""
 

@@ -113,3 +113,40 @@ def test_evaluate_a_checkpoint_on_val_and_test(prepared, tmp_path):
     assert torch.equal(picked, images[::2]) and torch.equal(picked_labels, labels[::2])  # evenly spaced: every class
     with pytest.raises(ValueError, match="unknown set"):
         evaluate_checkpoint(checkpoint, prepared, "train")
+
+
+def test_the_kernel_distance_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+    from nogancolor.evaluation.metrics import kernel_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(400, 8)), rng.normal(size=(300, 8))
+    same, shifted = kernel_distance(a, b), kernel_distance(a, b + 1.0)
+    assert abs(same) < 0.02 and shifted > 0.3 and kernel_distance(a, b) == same  # seeded subsets: repeatable
+    with pytest.raises(ValueError, match="at least 2 images"):
+        kernel_distance(a[:1], b)
+
+
+def test_imagenet_measures_name_imagenet_classes_and_skip_top1_for_other_datasets(prepared, tmp_path):
+    """The offline ImageNet judge measures every evaluation; its top-1 only where the dataset's
+    classes are ImageNet wnids (here a copy of the tiny set with its two classes renamed so)."""
+    import shutil
+
+    from nogancolor.evaluation.evaluate import imagenet_classes
+
+    torch.manual_seed(0)
+    train(UNetConfig(data=str(prepared), epochs=1, bs=8, base=8), tmp_path / "unet", progress=False)
+    checkpoint = tmp_path / "unet" / "model.safetensors"
+    plain = evaluate_checkpoint(checkpoint, prepared, "test", classifier=None)
+    assert plain["imagenet_lite_fd"] > 0 and "imagenet_lite_kid" in plain and "imagenet_top1_colorized" not in plain
+    assert imagenet_classes(prepared, "test") is None
+
+    wnids = shutil.copytree(prepared, tmp_path / "wnids")
+    meta = json.loads((wnids / "meta.json").read_text())
+    for subset in meta["subsets"].values():
+        subset["classes"] = ["n01440764", "n01443537"]  # tench, goldfish: ImageNet's classes 0 and 1
+    (wnids / "meta.json").write_text(json.dumps(meta))
+    assert imagenet_classes(wnids, "test").tolist() == [0, 1]
+    named = evaluate_checkpoint(checkpoint, wnids, "test", classifier=None)
+    assert {"imagenet_top1_colorized", "imagenet_top1_real", "imagenet_top1_gray"} <= set(named)
+    assert named["imagenet_lite_fd"] == pytest.approx(plain["imagenet_lite_fd"])  # the same images and features
+    assert 0 <= named["imagenet_top1_real"] <= 1

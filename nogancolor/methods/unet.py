@@ -18,6 +18,7 @@ class UNetMethod(ColorizationMethod):
     """Train a U-Net on pixel MSE of ab (Adam, one-cycle) and export it as safetensors + JSON."""
 
     method = "unet"
+    kind = "regression: one ab per pixel, on pixel MSE"
     # full: 10 epochs from its validation curves (docs/results): at batch 64 it overfit after the 8th
     # of 20 epochs; at 256 its 7th of 10 is as good (val MSE 0.01116). photo: the narrower base 32.
     profiles = {"quick": replace(UNetConfig(), epochs=3, **QUICK_SUBSET),

@@ -33,6 +33,7 @@ from ..evaluation.evaluate import (
     classifier_reference,
     evaluate_checkpoint,
     evaluation_images,
+    imagenet_reference,
 )
 from ..evaluation.figures import prediction_grid, training_curves
 from ..files import project_path
@@ -48,7 +49,8 @@ from .profiles import SPLITS, Profile
 
 METRICS = [("ab_mse", "ab MSE", ".5f"), ("psnr", "PSNR (dB)", ".2f"), ("ssim", "SSIM", ".4f"), ("auc", "AuC", ".4f"),
            ("colorfulness_pred", "colorfulness", ".1f"), ("accuracy_colorized", "classifier acc.", ".3f"),
-           ("frechet_classifier_distance", "FCD", ".2f")]
+           ("frechet_classifier_distance", "FCD", ".2f"), ("imagenet_lite_fd", "IN-Lite FD", ".2f"),
+           ("imagenet_lite_kid", "IN-Lite KID", ".4f"), ("imagenet_top1_colorized", "ImageNet top-1", ".3f")]
 
 
 RUN_SETTINGS = ("data", "split", "seed", "classifier")  # what the study sets in each run's config
@@ -85,7 +87,7 @@ def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compil
     progress, log, command = console.get("progress", True), console.get("log", print), console.get("command")
     start, device = time.time(), default_device()  # evaluation where training ran: the GPU when there is one
     out.mkdir(parents=True, exist_ok=True)
-    methods = [r.name for r in by_rank() if r.name in profile.configs]  # the registered methods the profile sets
+    methods = methods_of(profile)
     jobs = [(seed, split, method) for seed in seeds for split in SPLITS for method in methods]
     check_size(data, profile)
     log(f"[0/{len(jobs) + 1}] colour classifier (feature loss and evaluation)")
@@ -105,11 +107,13 @@ def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compil
         check_time(f"evaluating {run}")
         for which in ("val", "test"):
             key = (split if which == "val" else None, which)
-            if key not in references:  # the classifier's view of real and gray images: once per set
+            if key not in references:  # the judges' view of real and gray images: once per set
                 images = evaluation_images(data, split, which, profile.n_eval)
-                references[key] = classifier_reference(load_classifier(classifier)[0], *images, device=device)
+                references[key] = (classifier_reference(load_classifier(classifier)[0], *images, device=device),
+                                   imagenet_reference(*images, data, which, device=device))
             records.append(evaluate_checkpoint(run / "model.safetensors", data, which, classifier=classifier,
-                                               out=out / "raw" / f"{method}-{split}-s{seed}-{which}", reference=references[key],
+                                               out=out / "raw" / f"{method}-{split}-s{seed}-{which}",
+                                               reference=references[key][0], imagenet=references[key][1],
                                                n_images=profile.n_eval, device=device))
     for split in SPLITS:
         comparison_figure(data, split, {m: folders[m] / f"{split}-s{seeds[0]}" / "model.safetensors" for m in methods},
@@ -125,6 +129,11 @@ def _compare(data, profile: Profile, seeds, out: Path, runs: Path, force, compil
     training_curves(curves, out / "training_curves.png")
     write_report(out, records, profile, seeds, data, time.time() - start, timings, command, figures)
     return out
+
+
+def methods_of(profile: Profile) -> list[str]:
+    """The registered methods the profile sets, in the reports' order."""
+    return [r.name for r in by_rank() if r.name in profile.configs]
 
 
 def check_size(data: Path, profile: Profile) -> None:
@@ -192,7 +201,10 @@ def metric_table(records: list[dict], which: str) -> str:
             where = f"{split} split's validation images" if which == "val" else "test images"
             lines.append(f"Ground truth, {where}: classifier accuracy {reference[0]['accuracy_real']:.3f} on the real "
                          f"colour images, {reference[0]['accuracy_gray']:.3f} on the gray ones; colorfulness "
-                         f"{reference[0]['colorfulness_true']:.1f}.  ")
+                         f"{reference[0]['colorfulness_true']:.1f}" + (
+                             f"; ImageNet top-1 {reference[0]['imagenet_top1_real']:.3f} on the real, "
+                             f"{reference[0]['imagenet_top1_gray']:.3f} on the gray ones" if "imagenet_top1_real" in
+                             reference[0] else "") + ".  ")
     return "\n".join(lines)
 
 
@@ -242,7 +254,11 @@ def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: 
         "ab MSE on the model scale (ab/110); PSNR, SSIM and colorfulness on the RGB picture of input L + predicted ab; "
         f"AuC of the cumulative per-pixel ab error over 0-150 (Zhang et al. 2016); classifier acc. = top-1 of the project's "
         f"colour classifier, trained on the same {Path(dataset).name} training images, on the colorized images; FCD = "
-        "Frechet distance in that classifier's feature space (not Inception FID).",
+        "Frechet distance in that classifier's feature space (not Inception FID). IN-Lite FD and KID: the Frechet and "
+        "kernel (KID formula) distances between real and colorized images in the pooled 1/16-scale features of the "
+        "offline ImageNet EfficientNet-Lite0 (images resized to 128 px), a network no method here trains; ImageNet "
+        "top-1: its accuracy on the colorized images, where the dataset's classes are ImageNet's. Neither is "
+        "Inception's FID or KID.",
         "",
         "## Figures",
         "",
@@ -251,9 +267,13 @@ def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: 
         "![training curves](training_curves.png)",
         "",
         *[line for file, caption in figures for line in (f"{caption}:", "", f"![{caption}]({file})", "")],
+        "## Methods",
+        "",
+        *[f"- {REGISTRY[m].label}: {REGISTRY[m].method.kind}." for m in methods_of(profile) if REGISTRY[m].method.kind],
+        "",
         "## Schedule and checkpoints",
         "",
-        checkpoint_rules([r.name for r in by_rank() if r.name in profile.configs]),
+        checkpoint_rules(methods_of(profile)),
         "",
         "## Training time per run",
         "",

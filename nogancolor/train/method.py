@@ -26,7 +26,8 @@ class Method:
     - `export(learn, dls)` writes the result and returns its record (model.json's contents);
     - `run_name(config)` names its default run folder under runs/, `summary(record)` says in
       one line what a run exported;
-    - for the study: its config in each profile (`profiles`); for its report: `checkpoint_rule` (which checkpoint it exports, and why),
+    - for the study: its config in each profile (`profiles`); for its report: `kind` (what kind
+      of colorizer it is), `checkpoint_rule` (which checkpoint it exports, and why),
       `history(run)` (its training curve) and `figures(run)` (any figures of its own);
       `trains_on_classifier` when its config names the project's classifier.
 
@@ -34,6 +35,7 @@ class Method:
     line imports every method's module to list it.
     """
 
+    kind = ""  # for the report: what kind of colorizer it is, in a phrase (regression, GAN, ...)
     stages: tuple[str, ...] = ()  # a method trained in several stages names them (`train --stage`)
     checkpoint_rule = "the last epoch"  # one sentence's end for the report: which checkpoint a run exports
     trains_on_classifier = False  # its config names the project's classifier (so compare's run-folder hash covers it)

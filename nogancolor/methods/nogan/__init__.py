@@ -33,6 +33,7 @@ class NoGAN(Method):
     binary classifier of real vs generated colours, 3) a short joint GAN phase. Done stages are
     skipped and an interrupted one resumes; the final generator is <out>/model.safetensors."""
 
+    kind = "regression on a feature loss, then a short GAN phase against a pretrained critic"
     stages = tuple(s.name for s in STAGES)
     checkpoint_rule = ("its generator pretraining the epoch with the lowest validation loss; its joint phase the "
                        "checkpoint with the lowest FCD on a fixed validation subset among those whose val PSNR stays "

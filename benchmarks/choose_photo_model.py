@@ -2,7 +2,9 @@
 on held-out photos at full size through predict's render path, and bundle the choice.
 
     python benchmarks/choose_photo_model.py runs/a/model.safetensors runs/b/model.safetensors \\
-        --render-sizes 64,96,128,192,256 [--bundle --command "how it was trained"]
+        --render-sizes 64,96,128,192,256 [--temperatures 1,0.6,0.38] [--bundle --command "how it was trained"]
+
+A colour-classification model (`train classify`) is measured at each of `--temperatures` too.
 
 Sets (each photo made gray, colorized by `Colorizer` as `nogancolor predict` does, and scored
 against its original; none was seen in training):
@@ -125,6 +127,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", type=Path, nargs="+")
     ap.add_argument("--render-sizes", default="64,96,128,192,256")
+    ap.add_argument("--temperatures", default="1,0.6,0.38", help="for colour-classification models")
     ap.add_argument("--n", type=int, default=500, help="photos per folder set")
     ap.add_argument("--imagenette", type=Path, default=Path("data/imagenette-128/val"))
     ap.add_argument("--tinyimagenet", type=Path, default=Path("data/tinyimagenet-64/val"))
@@ -138,23 +141,26 @@ def main():
     sets = {"imagenette-val": folder_photos(args.imagenette, args.n),
             "tinyimagenet-val": folder_photos(args.tinyimagenet, args.n), "everyday": (everyday_photos(), None)}
     sizes = [int(s) for s in args.render_sizes.split(",")]
+    temperatures = [float(t) for t in args.temperatures.split(",")]
     cpu = f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     print(f"{cpu}; photos per set: " + ", ".join(f"{k} {len(v[0])}" for k, v in sets.items()))
-    print("\n| model | render size | " + " | ".join(f"{s}: colourfulness / truth, PSNR over gray" for s in sets) +
-          " | ImageNet-Lite FD (imagenette, tiny) | ImageNet top-1 (imagenette, tiny) |\n|---|---|" + "---|" * (len(sets) + 2))
+    print("\n| model | render size | T | " + " | ".join(f"{s}: colourfulness / truth, PSNR over gray" for s in sets) +
+          " | ImageNet-Lite FD (imagenette, tiny) | ImageNet top-1 (imagenette, tiny) |\n|---|---|---|" + "---|" * (len(sets) + 2))
     rows = []
-    for model in [args.current, *args.models]:
-        for size in sizes if model != args.current else [None]:
-            colorizer = Colorizer.from_checkpoint(model, device="cpu", render_size=size)
-            row = {"model": project_path(model), "render_size": colorizer.render_size,
-                   "sets": {name: measure(colorizer, photos, labels, judge) for name, (photos, labels) in sets.items()}}
-            rows.append(row)
-            cells = [f"{m['colorfulness_ratio']:.2f}x, {m['psnr_gain_db']:+.2f} dB" for m in row["sets"].values()]
-            folders = [row["sets"][k] for k in ("imagenette-val", "tinyimagenet-val")]
-            cells += [", ".join(f"{m['imagenet_lite_fd']:.1f}" if "imagenet_lite_fd" in m else "-" for m in folders),
-                      ", ".join(f"{m['imagenet_top1_colorized']:.3f}" if "imagenet_lite_fd" in m else "-" for m in folders)]
-            label = "bundled now" if model == args.current else model.parent.name
-            print(f"| {label} | {colorizer.render_size} | " + " | ".join(cells) + " |", flush=True)
+    candidates = [(args.current, None, None)] + [
+        (model, size, t) for model in args.models for size in sizes
+        for t in (temperatures if Colorizer.from_checkpoint(model, device="cpu").default_temperature else [None])]
+    for model, size, t in candidates:
+        colorizer = Colorizer.from_checkpoint(model, device="cpu", render_size=size, temperature=t)
+        row = {"model": project_path(model), "render_size": colorizer.render_size, "temperature": t,
+               "sets": {name: measure(colorizer, photos, labels, judge) for name, (photos, labels) in sets.items()}}
+        rows.append(row)
+        cells = [f"{m['colorfulness_ratio']:.2f}x, {m['psnr_gain_db']:+.2f} dB" for m in row["sets"].values()]
+        folders = [row["sets"][k] for k in ("imagenette-val", "tinyimagenet-val")]
+        cells += [", ".join(f"{m['imagenet_lite_fd']:.1f}" if "imagenet_lite_fd" in m else "-" for m in folders),
+                  ", ".join(f"{m['imagenet_top1_colorized']:.3f}" if "imagenet_lite_fd" in m else "-" for m in folders)]
+        label = "bundled now" if model == args.current else model.parent.name
+        print(f"| {label} | {colorizer.render_size} | {t or '-'} | " + " | ".join(cells) + " |", flush=True)
     for name in ("imagenette-val", "tinyimagenet-val"):
         m = rows[0]["sets"][name]
         if "imagenet_lite_fd" in m:
@@ -167,15 +173,19 @@ def main():
     now = rows[0]["sets"]["imagenette-val"]
     mine = chosen["sets"]["imagenette-val"]
     better = mine["colorfulness_ratio"] > now["colorfulness_ratio"] and mine["psnr_gain_db"] > now["psnr_gain_db"]
-    print(f"\nchosen by the rule: {chosen['model']} at render size {chosen['render_size']} "
+    print(f"\nchosen by the rule: {chosen['model']} at render size {chosen['render_size']}"
+          + (f", temperature {chosen['temperature']}" if chosen["temperature"] else "") + " "
           f"({'better' if better else 'NOT better'} than the bundled model on both counts on imagenette-val)")
     if args.bundle and better:
         card = {"trained_with": args.command, "machine": cpu, "render_size_rule": __doc__.split("THE RULE")[1].strip(),
                 "metrics_full_size": dict(chosen["sets"]["imagenette-val"],
                                           set=f"{mine['n_photos']} Imagenette val photos (128 px) through predict"),
                 "metrics_by_set": chosen["sets"],
-                "render_sizes": {str(r["render_size"]): r["sets"] for r in rows if r["model"] == chosen["model"]}}
-        print(f"bundled: {bundle(Path(chosen['model']), card, args.dest, render_size=chosen['render_size'])}")
+                "render_sizes": {str(r["render_size"]) + (f" T {r['temperature']}" if r["temperature"] else ""): r["sets"]
+                                 for r in rows if r["model"] == chosen["model"]}}
+        path = bundle(Path(chosen["model"]), card, args.dest, render_size=chosen["render_size"],
+                      temperature=chosen["temperature"])
+        print(f"bundled: {path}")
 
 
 if __name__ == "__main__":

@@ -159,3 +159,15 @@ def test_a_temperature_for_a_model_without_a_distribution_is_refused(prepared, t
                                            str(tmp_path / "unet" / "model.safetensors"), "--temperature", "0.5"])
     assert refused.exit_code == 1 and "applies to colour-classification models" in refused.output
     assert Path(tmp_path / "photo_color.png").exists() is False
+
+
+def test_a_bundled_temperature_is_predicts_default_for_that_model(classify_model, tmp_path):
+    from nogancolor.apps import bundled
+    from nogancolor.apps.colorize import Colorizer
+
+    path = bundled.bundle(classify_model, {"metrics": {}}, tmp_path / "photo.safetensors", temperature=0.6)
+    colorizer = Colorizer.from_checkpoint(path, device="cpu")
+    assert colorizer.default_temperature == 0.6 and json.loads(path.with_suffix(".json").read_text())["arch_kwargs"]["temperature"] == 0.6
+    original = Colorizer.from_checkpoint(classify_model, device="cpu")
+    same = np.abs(np.array(colorizer.colorize(photo())).astype(int) - np.array(original.colorize(photo(), 0.6))).max()
+    assert same <= 2  # the fp16 copy decodes as the original does at that temperature

@@ -40,10 +40,12 @@ def describe(config: dict) -> str:
     return line + (f"; val PSNR {psnr:.2f} dB on its validation images at {size} px" if psnr else "")
 
 
-def bundle(run_model: Path, card: dict, dest: Path | None = None, render_size: int | None = None) -> Path:
+def bundle(run_model: Path, card: dict, dest: Path | None = None, render_size: int | None = None,
+           temperature: float | None = None) -> Path:
     """Write the trained generator at `run_model` into the package in fp16, with its model.json
-    and `card` (data, command, seed, machine, metrics) under "card"; `render_size`: the one
-    measured best for it, predict's default for it. Refused above MAX_BYTES."""
+    and `card` (data, command, seed, machine, metrics) under "card"; `render_size` (and for a
+    colour-classification model `temperature`): the one measured best for it, predict's default
+    for it. Refused above MAX_BYTES."""
     import torch
 
     from ..models import load_generator
@@ -55,6 +57,8 @@ def bundle(run_model: Path, card: dict, dest: Path | None = None, render_size: i
     dest.parent.mkdir(parents=True, exist_ok=True)
     if render_size:
         config["render_size"] = render_size
+    if temperature:
+        model.temperature = config["arch_kwargs"]["temperature"] = temperature
     save_weights(model.to(torch.float16), dest, {**config, "card": card})
     size = dest.stat().st_size
     if size > MAX_BYTES:

@@ -17,6 +17,7 @@ from nogancolor.data import colorization_dls
 from nogancolor.methods.dcgan import dcgan_learner
 from nogancolor.evaluation.metrics import val_metrics
 from nogancolor.models import UNet
+from nogancolor.train.learner import for_device
 
 
 def main():
@@ -31,7 +32,7 @@ def main():
     for switch_eval in (True, False):
         set_seed(0, reproducible=True)
         dls = colorization_dls(args.data, "hue", bs=64, n_train=args.n_train, n_val=args.n_val)
-        learn = dcgan_learner(dls, UNet(), PairDiscriminator(), switch_eval=switch_eval)
+        learn = for_device(dcgan_learner(dls, UNet(), PairDiscriminator(), switch_eval=switch_eval))
         with learn.no_bar(), learn.no_logging():
             learn.fit(args.epochs, 2e-4)
         last = dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1]))

@@ -32,7 +32,7 @@ from fastai.optimizer import Adam
 from nogancolor.models.critics import PairCritic, PairDiscriminator
 from nogancolor.data import colorization_dls
 from nogancolor.methods.dcgan import dcgan_learner
-from nogancolor.train.learner import colorization_learner, cpu_name, resolve_precision
+from nogancolor.train.learner import colorization_learner, cpu_name, for_device, resolve_precision
 from nogancolor.models.losses import FeatureLoss, discriminator_loss, generator_loss
 from nogancolor.models import UNet
 from nogancolor.models.classifier import CifarNet
@@ -156,12 +156,12 @@ class StepTimer(Callback):
 def learner(dls, kind: str, precision: str, channels_last: bool, compile: bool):
     device = dls.device or torch.device("cpu")
     if kind == "unet":
-        learn = colorization_learner(dls, UNet(), precision=precision, log=False, grid=False, compile=compile)
+        learn = colorization_learner(dls, UNet(), log=False, grid=False)
     elif kind == "dcgan":
-        learn = dcgan_learner(dls, UNet(), PairDiscriminator(), precision=precision, compile=compile)
+        learn = dcgan_learner(dls, UNet(), PairDiscriminator())
     else:
-        learn = joint_learner(dls, UNet(), PairCritic(), feature_net(device), log=False, precision=precision,
-                              compile=compile)
+        learn = joint_learner(dls, UNet(), PairCritic(), feature_net(device), log=False)
+    learn = for_device(learn, precision, compile)  # as run_training sets up every run
     if channels_last and not hasattr(learn, "channels_last"):
         learn.add_cb(ChannelsLast())
     return learn

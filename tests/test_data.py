@@ -139,7 +139,7 @@ def test_training_reads_a_memory_mapped_dataset_batch_by_batch(tmp_path):
         save_split(split_path(root, "hue"), torch.arange(0, n, 2), torch.arange(1, n, 2))
         torch.set_num_threads(1)
         warm_up = colorization_dls(root, "hue", bs=100, n_train=300, n_val=100)  # libraries' own first allocations
-        learn = colorization_learner(warm_up, UNet(base=2, depth=3), root, log=False, grid=False, precision="fp32")
+        learn = colorization_learner(warm_up, UNet(base=2, depth=3), root, log=False, grid=False)  # fp32: a plain Learner
         with learn.no_bar(), learn.no_logging():
             learn.fit(1, 1e-3)
             before = anon_mb()

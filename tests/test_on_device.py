@@ -15,7 +15,7 @@ from nogancolor.models import UNet
 from nogancolor.models.classifier import CifarNet
 from nogancolor.models.critics import PairCritic, PairDiscriminator
 from nogancolor.models.features import FrozenFeatures
-from nogancolor.train.learner import colorization_learner
+from nogancolor.train.learner import colorization_learner, for_device
 from nogancolor.train.on_device import count_host_reads
 
 
@@ -70,13 +70,14 @@ def learners(prepared):
     torch.manual_seed(0)
     dls = colorization_dls(prepared, "hue", bs=2)
     features = FrozenFeatures(Doubling(), layer_weights=(1.0, 1.0))
-    return {
+    plain = {
         "unet": colorization_learner(dls, UNet(base=4), log=False, grid=False),
         "dcgan": dcgan_learner(dls, UNet(base=4), PairDiscriminator(base=4)),
         "critic": critic_learner(dls, UNet(base=4), PairCritic(nf=4), log=False),
         "classifier": classifier_learner(classifier_dls(prepared, bs=2), CifarNet(base=4), log=False),
         "nogan-joint": joint_learner(dls, UNet(base=4), PairCritic(nf=4), features, log=False),
     }
+    return {name: for_device(learn) for name, learn in plain.items()}  # as run_training sets up every run
 
 
 @pytest.mark.parametrize("name", ["unet", "dcgan", "critic", "classifier", "nogan-joint"])
@@ -113,7 +114,7 @@ def test_get_preds_and_show_results_see_every_validation_image_in_order(prepared
     matplotlib.use("Agg")
     torch.manual_seed(0)
     dls = colorization_dls(prepared, "hue", bs=3)
-    learn = colorization_learner(dls, UNet(base=4), log=False, grid=False, precision="fp32")  # compared to 1e-6 below
+    learn = for_device(colorization_learner(dls, UNet(base=4), log=False, grid=False), "fp32")  # compared to 1e-6 below
     with learn.no_bar():
         inputs, preds, targets = learn.get_preds(with_input=True)
     images, _, _ = load_prepared(prepared)

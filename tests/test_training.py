@@ -12,7 +12,7 @@ from nogancolor.files import CheckpointError
 from nogancolor.methods import train
 from nogancolor.methods.unet import UNetConfig
 from nogancolor.models import UNet, load_generator
-from nogancolor.train.learner import colorization_learner
+from nogancolor.train.learner import colorization_learner, for_device
 from nogancolor.train.errors import RunError
 
 
@@ -156,7 +156,8 @@ def test_bf16_autocast_runs_on_cpu(prepared):
     from nogancolor.train.callbacks import AutocastMixedPrecision
 
     dls = colorization_dls(prepared, "hue", bs=8)
-    learn = colorization_learner(dls, UNet(base=8), precision="bf16", log=False, grid=False)
+    learn = for_device(colorization_learner(dls, UNet(base=8), log=False, grid=False), "bf16")
+    assert learn.precision == "bf16"  # what an export records
     dtypes = []
 
     class Spy(Callback):

@@ -155,7 +155,6 @@ class ColorizationMethod(Method):
         from ..evaluation.metrics import val_metrics
         from ..files import export_generator, read_config
         from ..config import config_record
-        from ..train.learner import resolve_precision
 
         generator, output = self.exported_generator(learn), self.output()
         model, floor = val_metrics(dls.valid, generator), val_metrics(dls.valid)
@@ -163,7 +162,7 @@ class ColorizationMethod(Method):
         path = export_generator(
             generator, self.export_path(), arch=self.arch(), img_size=image_size(dls), arch_kwargs=self.generator_kwargs(),
             method=self.method, split=c.split, epochs=self.n_epochs(dls), seed=c.seed, output=output,
-            precision=resolve_precision(c.precision, dls.device), dataset=meta["source"], dataset_name=prepared_name(meta),
+            precision=learn.precision, dataset=meta["source"], dataset_name=prepared_name(meta),
             config=config_record(c), **self.export_info(learn),
             metrics={"val_ab_mse": model["ab_mse"], "val_psnr": model["psnr"],
                      "val_ab_mse_gray_output": floor["ab_mse"], "val_psnr_gray_output": floor["psnr"]},

@@ -77,7 +77,7 @@ class ClassifierMethod(Method):
         from ..train.learner import classifier_learner
 
         c = self.config
-        return classifier_learner(dls, build_classifier(c.arch, c.gray, c.base), self.out, precision=c.precision)
+        return classifier_learner(dls, build_classifier(c.arch, c.gray, c.base), self.out)
 
     def export(self, learn, dls) -> dict:
         from ..data.prepare import read_meta

@@ -67,8 +67,7 @@ class ClassifyMethod(ColorizationMethod):
         self.bins = ColourBins(ab_counts(c.data, c.split, c.bin_size).numpy(), c.bin_size, c.sigma, c.rebalance)
         self.head = self.generator(dls)  # the logits' generator behind its annealed mean (BinsAsAB)
         self.head.centers.copy_(torch.from_numpy(self.bins.centers))
-        return colorization_learner(dls, self.head.net, self.out, precision=c.precision,
-                                    loss_func=RebalancedSoftCE(self.bins, c.neighbours, c.sigma), compile=self.compile,
+        return colorization_learner(dls, self.head.net, self.out, loss_func=RebalancedSoftCE(self.bins, c.neighbours, c.sigma),
                                     split_encoder=self.encoder_is_pretrained(), decode=self.head.decode)
 
     def exported_generator(self, learn):

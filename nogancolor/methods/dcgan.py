@@ -87,8 +87,7 @@ class DCGANMethod(ColorizationMethod):
         c = self.config
         channels = 3 if c.output == "rgb" else 2
         return dcgan_learner(dls, UNet(out_channels=channels, base=c.base), PairDiscriminator(color_channels=channels, base=c.base),
-                             c, cbs=run_callbacks(self.out, best=False), path=self.out, model_dir=CHECKPOINT_DIR,
-                             precision=c.precision, compile=self.compile)
+                             c, cbs=run_callbacks(self.out, best=False), path=self.out, model_dir=CHECKPOINT_DIR)
 
     def fit(self, learn, n_epoch, cbs):
         learn.fit(n_epoch, self.config.lr, cbs=cbs)

@@ -31,5 +31,4 @@ class UNetMethod(ColorizationMethod):
     def build(self, dls):
         from ..train.learner import colorization_learner
 
-        return colorization_learner(dls, self.generator(dls), self.out, precision=self.config.precision,
-                                    compile=self.compile, split_encoder=self.encoder_is_pretrained())
+        return colorization_learner(dls, self.generator(dls), self.out, split_encoder=self.encoder_is_pretrained())

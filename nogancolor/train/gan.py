@@ -18,7 +18,6 @@ from ..models.losses import discriminator_loss, generator_loss
 from . import orders
 from .callbacks import FeedGray
 from .distributed import summed_over_processes
-from .learner import for_device
 from .on_device import RGBPSNR
 
 
@@ -134,17 +133,17 @@ class LogGANParts(Callback):
 
 
 def gan_learner(dls, generator: nn.Module, critic: nn.Module, loss: AdversarialLoss, switcher, opt_func, cbs=(),
-                precision: str = "auto", compile: bool = False, **kwargs) -> GANLearner:
+                **kwargs) -> GANLearner:
     """GANLearner on a conditional critic D(colour | gray) with the loss parts logged per epoch
     and RGB PSNR of the generator's output on validation. Both networks stay in train mode
     while training (`switch_eval` False unless given; see methods/dcgan.py); validation runs the
     generator in eval mode (fastai's TrainEvalCallback). A content loss that is a module (a
-    feature loss) gets the batch's gray input too. `precision`, `compile`: see `for_device`;
-    other keywords go to GANLearner. -> the Learner, with `loss` as `learn.adversarial_loss`."""
+    feature loss) gets the batch's gray input too. Other keywords go to GANLearner. -> the plain
+    Learner (a run sets it up for its device: `for_device`), with `loss` as `learn.adversarial_loss`."""
     critic = ConditionedCritic(critic)
     receivers = [critic] + ([loss.content] if isinstance(loss.content, nn.Module) else [])
     kwargs.setdefault("switch_eval", False)
     learn = GANLearner(dls, generator, critic, loss.generator, loss.critic, switcher=switcher, opt_func=opt_func,
                        metrics=[RGBPSNR()], cbs=[FeedGray(*receivers), LogGANParts(loss), *cbs], **kwargs)
     learn.adversarial_loss = loss
-    return for_device(learn, precision, compile)
+    return learn

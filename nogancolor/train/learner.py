@@ -121,32 +121,31 @@ def encoder_decoder_split(model) -> list:
     return [list(model[0].parameters()), [p for layer in list(model)[1:] for p in layer.parameters()]]
 
 
-def colorization_learner(dls, model, path: Path = Path("."), precision: str = "auto", log: bool = True, grid: bool = True,
-                         loss_func=None, cbs=(), compile: bool = False, split_encoder: bool = False,
-                         decode=None) -> Learner:
+def colorization_learner(dls, model, path: Path = Path("."), log: bool = True, grid: bool = True, loss_func=None, cbs=(),
+                         split_encoder: bool = False, decode=None) -> Learner:
     """Learner with MSE on scaled ab (or `loss_func`), Adam and val PSNR. With `log`, it also
     keeps `best` and `last` checkpoints under path/checkpoints and a CSV history; with `grid`,
     a val_grid.png. `split_encoder`: a DynamicUnet's encoder and decoder in two parameter
     groups (discriminative rates). `decode`: the model's output -> scaled ab, for the PSNR and
-    the grid (a model that predicts something else, as colour-bin logits). `precision`,
-    `compile`: see `for_device`."""
+    the grid (a model that predicts something else, as colour-bin logits). A plain Learner: a
+    run sets it up for its device (`for_device`), as a notebook may."""
     splitter = {"splitter": encoder_decoder_split} if split_encoder else {}
     learn = Learner(dls, model, loss_func=loss_func or MSELossFlat(), opt_func=adam, metrics=[RGBPSNR(decode)],
                     path=Path(path), model_dir=CHECKPOINT_DIR,
                     cbs=[*run_callbacks(path, log=log, grid=grid, decode=decode), *cbs],
                     **splitter)
-    return for_device(learn, precision, compile)
+    return learn
 
 
-def classifier_learner(dls, model, path: Path = Path("."), log: bool = True, precision: str = "auto") -> Learner:
+def classifier_learner(dls, model, path: Path = Path("."), log: bool = True) -> Learner:
     """The project's classifier: cross-entropy, Adam, accuracy; with `log`, `last` checkpoints
-    and a CSV history in `path`."""
+    and a CSV history in `path`. A plain Learner, as `colorization_learner`'s."""
     from fastai.losses import CrossEntropyLossFlat
     from fastai.metrics import accuracy
 
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=adam, metrics=[accuracy], path=Path(path),
                     model_dir=CHECKPOINT_DIR, cbs=run_callbacks(path, best=False, log=log, grid=False))
-    return for_device(learn, precision)
+    return learn
 
 
 def for_device(learn: Learner, precision: str = "auto", compile: bool = False) -> Learner:
@@ -155,9 +154,10 @@ def for_device(learn: Learner, precision: str = "auto", compile: bool = False) -
     kept on the device (no host sync per step); with `compile`, torch.compile of the model (a
     GAN's generator only: NoGAN's spectral-norm critic fails under it, its power-iteration
     vector being updated in place between the two critic calls of a step), in place so
-    checkpoints keep their names. -> `learn`."""
+    checkpoints keep their names. The resolved precision is `learn.precision` (an export
+    records it). `run_training` calls this once for every run; a notebook may. -> `learn`."""
     device = getattr(learn.dls, "device", None)
-    precision = resolve_precision(precision, device)
+    precision = learn.precision = resolve_precision(precision, device)
     if precision != "fp32":
         learn.add_cb(AutocastMixedPrecision(amp_mode=precision))
     if torch.device(device or "cpu").type == "cuda":

@@ -20,7 +20,7 @@ from .callbacks import ContinueFromEpoch, SaveLastCallback, StopBeforeDeadline
 from ..config import ConfigError, config_from_record, config_record
 from .distributed import barrier, distributed_fit, is_distributed, start_processes
 from .errors import OutOfTime, RunError
-from .learner import CHECKPOINT_DIR
+from .learner import CHECKPOINT_DIR, for_device
 
 
 DEADLINE: ContextVar[float | None] = ContextVar("deadline", default=None)
@@ -78,14 +78,16 @@ def run_training(method, resume: bool = False, force: bool = False, progress: bo
                  device=None) -> dict | None:
     """Train `method` in its run folder and export it; -> the export's record (None in all but
     the first of several processes, which alone writes). `resume` continues from the last
-    finished epoch; `force` replaces a run already there. The best checkpoint is loaded before
-    the export where the Learner keeps one, else the last epoch is exported."""
+    finished epoch; `force` replaces a run already there. The method's Learner is set up for
+    the device here (precision, compile: `for_device`), the resolved precision kept as
+    `learn.precision`. The best checkpoint is loaded before the export where the Learner keeps
+    one, else the last epoch is exported."""
     start_processes(device or default_device())  # several processes (accelerate launch): rank 0 writes the run
     state, start_epoch = open_run(method, resume, force)
     barrier()
     set_seed(method.config.seed, reproducible=True)
     dls = method.dataloaders(device)
-    learn = method.build(dls)
+    learn = for_device(method.build(dls), method.config.precision, method.compile)  # once, for every method
     n_epoch = method.n_epochs(dls)
     keeps_best = hasattr(learn, "save_model")
     if state is None:

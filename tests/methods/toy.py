@@ -27,5 +27,5 @@ class ToyMethod(ColorizationMethod):
 
         from ..train.learner import colorization_learner
 
-        return colorization_learner(dls, self.generator(dls), self.out, precision=self.config.precision,
-                                    loss_func=L1LossFlat(), compile=self.compile, split_encoder=self.encoder_is_pretrained())
+        return colorization_learner(dls, self.generator(dls), self.out, loss_func=L1LossFlat(),
+                                    split_encoder=self.encoder_is_pretrained())

@@ -16,20 +16,19 @@ from ...models.losses import FeatureLoss
 from ...train import orders
 from ...train.callbacks import FeedGray, TrainBatchesPerEpoch
 from ...train.gan import AdversarialLoss, gan_learner
-from ...train.learner import CHECKPOINT_DIR, adam, colorization_learner, for_device, fused_adamw, run_callbacks
+from ...train.learner import CHECKPOINT_DIR, adam, colorization_learner, fused_adamw, run_callbacks
 from .config import JointStageConfig
 from .selection import RealismMetrics, SaveChosenCallback
 
 CRITIC_FORMAT = "nogancolor-critic"
 
 
-def feature_loss_learner(dls, generator, features, path: Path = Path("."), log: bool = True, precision: str = "auto",
-                         compile: bool = False, split_encoder: bool = False):
+def feature_loss_learner(dls, generator, features, path: Path = Path("."), log: bool = True, split_encoder: bool = False):
     """Stage 1's Learner: the generator on DeOldify's feature loss (pixel L1 + L1 between the maps
     of the fixed network `features`), Adam, val PSNR; with `log`, run checkpoints and files."""
     loss = FeatureLoss(features)
-    return colorization_learner(dls, generator, path, precision=precision, log=log, grid=log, loss_func=loss,
-                                cbs=[FeedGray(loss)], compile=compile, split_encoder=split_encoder)
+    return colorization_learner(dls, generator, path, log=log, grid=log, loss_func=loss, cbs=[FeedGray(loss)],
+                                split_encoder=split_encoder)
 
 
 class RealVsFake(Callback):
@@ -53,13 +52,13 @@ class RealVsFake(Callback):
         self.learn.xb, self.learn.yb = (torch.cat([gray, gray]), torch.cat([ab, fake])), (labels,)
 
 
-def critic_learner(dls, generator, critic, path: Path = Path("."), log: bool = True, precision: str = "auto") -> Learner:
+def critic_learner(dls, generator, critic, path: Path = Path("."), log: bool = True) -> Learner:
     """Stage 2's Learner: `critic` as a binary classifier (BCE on logits, accuracy) of real vs the
     frozen `generator`'s colours; with `log`, best/last checkpoints and a CSV history."""
     learn = Learner(dls, critic, loss_func=BCEWithLogitsLossFlat(), opt_func=adam, metrics=[accuracy_multi],
                     path=Path(path), model_dir=CHECKPOINT_DIR,
                     cbs=[RealVsFake(generator), *run_callbacks(path, best=True, log=log, grid=False)])
-    return for_device(learn, precision)
+    return learn
 
 
 def load_critic(path: Path) -> tuple[PairCritic, dict]:
@@ -77,8 +76,7 @@ def joint_learner(dls, generator, critic, features, config: JointStageConfig = J
     "epoch" is val_every batches, so validation, the CSV history and the checkpoint choice come
     that often. With `classifier`, each validation also logs colourfulness and FCD on
     n_realism validation images; with `log`, the checkpoint the `select` rule chooses (PSNR
-    floor `psnr_floor`) is kept as `best`. Other keywords (path, precision, compile) go to
-    `gan_learner`."""
+    floor `psnr_floor`) is kept as `best`. Other keywords (path) go to `gan_learner`."""
     c = config
     if log and c.select == "fcd" and classifier is None:  # (without log nothing is kept, nothing chosen)
         raise ValueError("the fcd checkpoint rule needs the project's classifier (see `train classifier`) or --feature-net "

@@ -55,8 +55,8 @@ class GeneratorPretraining(NoGANStage):
     method, stage = "nogan-pretrained", STAGES[0]
 
     def build(self, dls):
-        return feature_loss_learner(dls, self.generator(dls), self.features, self.out, precision=self.config.precision,
-                                    compile=self.compile, split_encoder=self.encoder_is_pretrained())
+        return feature_loss_learner(dls, self.generator(dls), self.features, self.out,
+                                    split_encoder=self.encoder_is_pretrained())
 
     def fit(self, learn, n_epoch, cbs):
         lr, cbs = self.fit_rates(self.config.generator.lr, cbs)
@@ -75,14 +75,14 @@ class CriticPretraining(NoGANStage):
         return f"val accuracy {m['val_accuracy']:.4f} on real vs generated pairs, val loss {m['val_loss']:.4f}"
 
     def __init__(self, config: NoGANConfig, out: Path, features, judge=None, compile: bool = False):
-        super().__init__(config, out, features, judge, compile)
+        # never compiled: the spectral-norm critic fails under torch.compile (train/learner.py, for_device)
+        super().__init__(config, out, features, judge, compile=False)
         # loaded here, before run_training seeds the run: building it draws random initial weights,
         # which would shift the critic's initial weights and the batch order drawn after the seed
         self.pretrained = load_generator(stage_export(out, 1))[0]
 
     def build(self, dls):
-        return critic_learner(dls, self.pretrained, PairCritic(nf=self.config.critic.nf), self.out,
-                              precision=self.config.precision)
+        return critic_learner(dls, self.pretrained, PairCritic(nf=self.config.critic.nf), self.out)
 
     def export(self, learn, dls) -> dict:
         # rank 0 alone runs this: SaveModelCallback's after_fit would reload "best" through
@@ -118,7 +118,7 @@ class JointPhase(NoGANStage):
     def build(self, dls):
         return joint_learner(dls, load_generator(stage_export(self.nogan_out, 1))[0],
                              load_critic(stage_export(self.nogan_out, 2))[0], self.features, self.config.gan, self.judge,
-                             self.psnr_floor, path=self.out, precision=self.config.precision, compile=self.compile)
+                             self.psnr_floor, path=self.out)
 
     def fit(self, learn, n_epoch, cbs):
         learn.fit(n_epoch, self.config.gan.lr, cbs=cbs)

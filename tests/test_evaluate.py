@@ -149,4 +149,11 @@ def test_imagenet_measures_name_imagenet_classes_and_skip_top1_for_other_dataset
     named = evaluate_checkpoint(checkpoint, wnids, "test", classifier=None)
     assert {"imagenet_top1_colorized", "imagenet_top1_real", "imagenet_top1_gray"} <= set(named)
     assert named["imagenet_lite_fd"] == pytest.approx(plain["imagenet_lite_fd"])  # the same images and features
-    assert 0 <= named["imagenet_top1_real"] <= 1
+    from nogancolor.color import lab_to_model, model_to_rgb, rgb_to_lab
+    from nogancolor.evaluation.evaluate import IMAGENET_SIZE, evaluation_images, imagenet_judge, judge_view
+
+    images, labels = evaluation_images(wnids, "hue", "test")
+    l_norm, ab = lab_to_model(rgb_to_lab(images.float() / 255))
+    with torch.no_grad():
+        real = judge_view(imagenet_judge(), model_to_rgb(l_norm, ab), IMAGENET_SIZE)[0].argmax(1)
+    assert named["imagenet_top1_real"] == (real == labels).float().mean().item()  # class i is ImageNet's i here

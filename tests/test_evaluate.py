@@ -150,10 +150,13 @@ def test_imagenet_measures_name_imagenet_classes_and_skip_top1_for_other_dataset
     assert {"imagenet_top1_colorized", "imagenet_top1_real", "imagenet_top1_gray"} <= set(named)
     assert named["imagenet_lite_fd"] == pytest.approx(plain["imagenet_lite_fd"])  # the same images and features
     from nogancolor.color import lab_to_model, model_to_rgb, rgb_to_lab
-    from nogancolor.evaluation.evaluate import IMAGENET_SIZE, evaluation_images, imagenet_judge, judge_view
+    from nogancolor.evaluation.evaluate import evaluation_images, imagenet_judge, imagenet_size, judge_view
 
     images, labels = evaluation_images(wnids, "hue", "test")
+    assert imagenet_size(images) == 64  # twice the 32 px images
     l_norm, ab = lab_to_model(rgb_to_lab(images.float() / 255))
     with torch.no_grad():
-        real = judge_view(imagenet_judge(), model_to_rgb(l_norm, ab), IMAGENET_SIZE)[0].argmax(1)
-    assert named["imagenet_top1_real"] == (real == labels).float().mean().item()  # class i is ImageNet's i here
+        real_logits, real = judge_view(imagenet_judge(), model_to_rgb(l_norm, ab), 64)
+        gray = judge_view(imagenet_judge(), model_to_rgb(l_norm, torch.zeros_like(ab)), 64)[1]
+    assert named["imagenet_top1_real"] == (real_logits.argmax(1) == labels).float().mean().item()  # class i is ImageNet's i
+    assert named["imagenet_lite_fd_gray"] == pytest.approx(frechet_distance(real.double().numpy(), gray.double().numpy()))

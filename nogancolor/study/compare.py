@@ -204,7 +204,10 @@ def metric_table(records: list[dict], which: str) -> str:
                          f"{reference[0]['colorfulness_true']:.1f}" + (
                              f"; ImageNet top-1 {reference[0]['imagenet_top1_real']:.3f} on the real, "
                              f"{reference[0]['imagenet_top1_gray']:.3f} on the gray ones" if "imagenet_top1_real" in
-                             reference[0] else "") + ".  ")
+                             reference[0] else "") + (
+                             f"; the gray images' IN-Lite FD {reference[0]['imagenet_lite_fd_gray']:.2f}, KID "
+                             f"{reference[0]['imagenet_lite_kid_gray']:.4f}" if "imagenet_lite_fd_gray" in reference[0]
+                             else "") + ".  ")
     return "\n".join(lines)
 
 
@@ -256,7 +259,8 @@ def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: 
         f"colour classifier, trained on the same {Path(dataset).name} training images, on the colorized images; FCD = "
         "Frechet distance in that classifier's feature space (not Inception FID). IN-Lite FD and KID: the Frechet and "
         "kernel (KID formula) distances between real and colorized images in the pooled 1/16-scale features of the "
-        "offline ImageNet EfficientNet-Lite0 (images resized to 128 px), a network no method here trains; ImageNet "
+        "offline ImageNet EfficientNet-Lite0 (images resized to twice their size, at most 128 px), a network no method "
+        "here trains (the gray images' distances, under the tables, are the floor to beat); ImageNet "
         "top-1: its accuracy on the colorized images, where the dataset's classes are ImageNet's. Neither is "
         "Inception's FID or KID.",
         "",

@@ -86,9 +86,11 @@ def test_a_gan_fit_warns_nothing_about_shadowed_attributes(prepared):
     from nogancolor.data import colorization_dls
     from nogancolor.methods.dcgan import dcgan_learner
     from nogancolor.models import UNet
+    from nogancolor.train.learner import for_device
     from nogancolor.train.on_device import DeviceGANTrainer
 
-    learn = dcgan_learner(colorization_dls(prepared, "hue", bs=8), UNet(base=4), PairDiscriminator(base=4))
+    # set up as run_training sets up every run (for_device puts our trainer in fastai's place)
+    learn = for_device(dcgan_learner(colorization_dls(prepared, "hue", bs=8), UNet(base=4), PairDiscriminator(base=4)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with learn.no_bar(), learn.no_logging():

@@ -191,3 +191,46 @@ def test_progressive_sizes_each_stage_at_its_own(prepared, classifier, tmp_path)
     assert [r.status for r in results.values()] == ["trained"] * 3
     stored = json.loads((tmp_path / "run" / "3-gan" / "run.json").read_text())
     assert stored["gan"]["size"] == 64 and stored["augment"] is True  # resumed runs read it back
+
+
+def test_stage_1_can_be_an_exported_u_net_whose_val_set_is_this_runs(nogan_run, prepared, classifier, tmp_path):
+    """DeOldify's flow from any pretrained generator: a `train unet` export is adopted as stage 1
+    (copied, its val PSNR the joint phase's floor), the critic and joint phase train on it, and one
+    trained on another val set is refused."""
+    from dataclasses import replace
+
+    from nogancolor.methods import train
+    from nogancolor.methods.unet import UNetConfig
+
+    unet = tmp_path / "unet"
+    record = train(UNetConfig(data=str(prepared), epochs=1, bs=8, base=8, precision="fp32"), unet, progress=False)
+    base = tiny(prepared, classifier[0])
+    config = replace(base, generator=replace(base.generator, from_model=str(unet / "model.safetensors")),
+                     gan=replace(base.gan, epochs=0.5))
+    messages = []
+    results = train_nogan(config, tmp_path / "run", progress=False, log=messages.append)
+    assert messages[0] == f"stage 1/3 generator pretraining: taken from {unet / 'model.safetensors'}"
+    assert results[1].status == "adopted" and [results[n].status for n in (2, 3)] == ["trained", "trained"]
+    assert (tmp_path / "run" / "1-generator" / "model.safetensors").read_bytes() == (unet / "model.safetensors").read_bytes()
+    final = results[3].record
+    assert final["pretrained_metrics"] == record["metrics"]
+    assert final["psnr_floor"] == pytest.approx(record["metrics"]["val_psnr"] - 1.0)
+    again = []
+    train_nogan(config, tmp_path / "run", progress=False, log=again.append)
+    assert all("done, skipped" in m for m in again)
+    other = replace(config, n_val=4)
+    with pytest.raises(CheckpointError, match="other settings \\(n_val None\\)"):
+        train_nogan(other, tmp_path / "other", progress=False)
+
+
+def test_settings_added_after_studies_ran_keep_their_run_folders():
+    """A setting marked `added` is left out of the run-folder digest at its default, and counts once set."""
+    from dataclasses import replace
+
+    from nogancolor.study.profiles import PROFILES
+
+    quick = PROFILES["quick"]
+    nogan = quick.configs["nogan"]
+    moved = replace(quick, configs={**quick.configs, "nogan": replace(nogan, generator=replace(
+        nogan.generator, from_model="runs/unet/model.safetensors"))})
+    assert quick.digest("nogan") == "ca30bff7" and moved.digest("nogan") != quick.digest("nogan")

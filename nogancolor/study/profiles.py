@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..methods import REGISTRY, by_rank
 from ..methods.classifier import ClassifierConfig
-from ..config import config_from_record, config_record
+from ..config import config_from_record, config_record, digest_record
 
 SPLITS = ("hue", "random")
 
@@ -32,12 +32,12 @@ class Profile:
     def digest(self, method: str | None = None) -> str:
         """Hash of the training configs that names a method's run folder (None: the classifier's):
         its own config, and the classifier's when the method trains on it (a `classifier` setting)."""
-        training = {"classifier": config_record(self.classifier)}
+        training = {"classifier": digest_record(self.classifier)}
         if method is not None:
             config = self.configs[method]
             if not REGISTRY[method].method.trains_on_classifier:
                 training = {}
-            training[method] = config_record(config)
+            training[method] = digest_record(config)
         return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:8]
 
     def run_folder(self, runs: Path, method: str | None = None) -> Path:

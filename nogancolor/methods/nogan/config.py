@@ -37,6 +37,10 @@ class GeneratorStageConfig:
     epochs: int = setting(3, "Stage 1: epochs of generator pretraining (one-cycle).", min=1)
     lr: float = setting(2e-3, "Stage 1: peak learning rate.")
     size: int | None = setting(None, PROGRESSIVE.format(n=1), min=32)
+    from_model: str | None = setting(None, "Stage 1: take this exported generator (the model.safetensors of a `train "
+                                     "unet` run on the same --data, --split and --n-val) as the pretrained generator "
+                                     "instead of training one, as DeOldify goes on from any pretrained generator to "
+                                     "the critic and the joint phase.", added=True)
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,8 @@ class NoGANConfig(GeneratorConfig):
     classifier: str | None = setting(None, "--feature-net cifar: the classifier's model.safetensors (default: "
                                      f"{DEFAULT_CLASSIFIER}).")
     generator: GeneratorStageConfig = setting(GeneratorStageConfig(), "Stage 1.",
-                                              cli={"epochs": "gen_epochs", "lr": "gen_lr", "size": "gen_size"})
+                                              cli={"epochs": "gen_epochs", "lr": "gen_lr", "size": "gen_size",
+                                                   "from_model": "gen_from"})
     critic: CriticStageConfig = setting(CriticStageConfig(), "Stage 2.",
                                         cli={"epochs": "critic_epochs", "lr": "critic_lr", "nf": "critic_nf",
                                              "size": "critic_size"})

@@ -1,13 +1,14 @@
 """NoGAN's stages as methods of the run contract, and the runner that takes them in order."""
 
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastai.torch_core import default_device, num_distrib
+from fastai.torch_core import default_device, distrib_barrier, num_distrib, rank_distrib
 
 from ...evaluation.figures import joint_phase_curves
-from ...files import CheckpointError, read_config, save_weights
+from ...files import CheckpointError, read_config, save_weights, write_json
 from ...models import load_generator
 from ...models.classifier import load_classifier
 from ...models.critics import PairCritic
@@ -47,12 +48,28 @@ class NoGANStage(ColorizationMethod):
     def export_path(self) -> Path:
         return stage_export(self.nogan_out, self.stage.number)
 
+    def next_step(self, force: bool) -> str:
+        return next_step(self, force=force)
+
+    def continue_run(self, force: bool, progress: bool, device) -> tuple[dict | None, str]:
+        return continue_run(self, force=force, progress=progress, device=device)
+
 
 class GeneratorPretraining(NoGANStage):
     """Stage 1: the generator (the small U-Net, or DeOldify's DynamicUnet) on the feature loss,
-    one-cycle Adam; exports the best epoch by val loss."""
+    one-cycle Adam; exports the best epoch by val loss. With `generator.from_model`, an exported
+    generator is adopted as this stage's result instead."""
 
     method, stage = "nogan-pretrained", STAGES[0]
+
+    def next_step(self, force: bool) -> str:
+        step = super().next_step(force)
+        return "adopted" if self.config.generator.from_model and step != "skipped" else step
+
+    def continue_run(self, force: bool, progress: bool, device) -> tuple[dict | None, str]:
+        if self.next_step(force) != "adopted":
+            return super().continue_run(force, progress, device)
+        return adopt_generator(self.config, self.export_path()), "adopted"
 
     def build(self, dls):
         return feature_loss_learner(dls, self.generator(dls), self.features, self.out,
@@ -135,9 +152,40 @@ class JointPhase(NoGANStage):
                 "val_subset_colorfulness_true": truth, "pretrained_metrics": self.pretrained}
 
 
+ADOPTION_MUST_MATCH = ("data", "split", "n_val")  # what the adopted generator's val PSNR (the joint phase's floor) is measured on
+
+
+def _comparable(setting: str, value):
+    return Path(value).resolve() if setting == "data" else value
+
+
+def adopt_generator(config: NoGANConfig, to: Path) -> dict | None:
+    """Copy the exported ab generator `config.generator.from_model` to stage 1's export `to` (rank 0
+    alone; -> its record there, None elsewhere), refusing one whose val metrics come from another
+    val set than this run's."""
+    source = Path(config.generator.from_model)
+    record = read_config(source)
+    if record.get("output", "ab") != "ab":
+        raise CheckpointError(f"{source} predicts {record['output']}, and NoGAN's joint phase trains a generator of ab: "
+                              "give a `train unet` model")
+    theirs = record.get("config", {})
+    differ = [k for k in ADOPTION_MUST_MATCH if k in theirs and _comparable(k, theirs[k]) != _comparable(k, getattr(config, k))]
+    if differ:
+        raise CheckpointError(f"{source} was trained with other settings ({', '.join(f'{k} {theirs[k]}' for k in differ)}): "
+                              "the joint phase's PSNR floor is its val PSNR, so it must come from this run's val set")
+    if rank_distrib() == 0:
+        to.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, to)
+        record = {**record, "adopted_from": str(source)}
+        write_json(to.with_suffix(".json"), record)
+    distrib_barrier()
+    return record if rank_distrib() == 0 else None
+
+
 @dataclass(frozen=True)
 class StageResult:
-    """What `train_nogan` did with a stage: "skipped" (done before), "resumed" or "trained", and
+    """What `train_nogan` did with a stage: "skipped" (done before), "resumed", "trained" or
+    "adopted" (stage 1 taken from an exported generator), and
     the stage's export record (None in all but the first of several processes)."""
 
     stage: int
@@ -179,11 +227,12 @@ def train_nogan(config: NoGANConfig, out: Path, stage: int | None = None, force:
                 raise CheckpointError(f"stage {n} needs stage {earlier.number} ({earlier.name}) done first: "
                                       f"run `nogancolor train nogan` without --stage")
         method = kind(config, out, features, judge, compile)
-        todo = next_step(method, force=rerun)
+        todo = method.next_step(force=rerun)
         log(f"stage {n}/{len(STAGES)} {kind.stage.name}: " + (
             f"done, skipped ({method.export_path()})" if todo == "skipped" else
+            f"taken from {config.generator.from_model}" if todo == "adopted" else
             f"{'resuming' if todo == 'resumed' else 'training'} in {method.out}"))
-        record, status = continue_run(method, force=rerun, progress=progress, device=device)
+        record, status = method.continue_run(force=rerun, progress=progress, device=device)
         results[n] = StageResult(n, status, record)
         rerun = rerun or status != "skipped"
     return results

@@ -17,9 +17,10 @@ PRECISION_HELP = ("auto = bf16 on GPUs that support it and on CPUs where bf16 is
 def setting(default: Any, help: str, **option) -> Any:
     """A config field: its default, what it does (the `--help` text), and for the command line
     `min`/`max`, `choices` (a tuple of allowed values) or `cli` (the option's name, when it is
-    not the field's); `added=True` marks a setting added after studies ran, which at its default
-    stays out of the run-folder digests (`digest_record`), so their runs keep their folders. A
-    dataclass default (a nested config) is made fresh for each config."""
+    not the field's). Two keep the studies' run folders (`digest_record`) when settings change:
+    `added=True` marks a setting added after studies ran, left out of the digest at its default,
+    and `digest_as` maps renamed values to the names the digest hashes. A dataclass default (a
+    nested config) is made fresh for each config."""
     metadata = {"help": help, **option}
     if dataclasses.is_dataclass(default):
         return dataclasses.field(default_factory=lambda: default, metadata=metadata)
@@ -44,14 +45,14 @@ def config_record(config) -> dict:
 
 def digest_record(config) -> dict:
     """The record that names a run's folder: config_record without the `added` settings left at
-    their defaults."""
+    their defaults, renamed values by their `digest_as` names."""
     record = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if dataclasses.is_dataclass(value):
             record[f.name] = digest_record(value)
         elif not (f.metadata.get("added") and value == f.default):
-            record[f.name] = value
+            record[f.name] = f.metadata.get("digest_as", {}).get(value, value)
     return record
 
 

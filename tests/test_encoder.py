@@ -110,7 +110,7 @@ def test_the_stronger_classifier_trains_and_serves_as_feature_network_and_judge(
     assert isinstance(model, CifarResNet) and loaded["arch"] == "cifar-resnet18" and config["gray"] is False
     assert model.stem[0].stride == (1, 1) and model.stem[0].kernel_size == (3, 3)  # the CIFAR stem keeps 32x32
     rgb = torch.rand(2, 3, 32, 32)
-    maps = feature_net("cifar", tmp_path / "r" / "model.safetensors")(rgb)
+    maps = feature_net("classifier", tmp_path / "r" / "model.safetensors")(rgb)
     assert [m.shape[1:] for m in maps] == [(128, 16, 16), (256, 8, 8), (512, 4, 4)]
     logits, pooled = classify(model, rgb)
     assert logits.shape == (2, 10) and pooled.shape == (2, 512) and torch.allclose(logits, model(rgb))

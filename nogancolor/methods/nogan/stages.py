@@ -203,7 +203,7 @@ def networks(config: NoGANConfig):
     path = config.classifier_path
     if config.gan.select != "fcd" and not path.with_suffix(".json").exists():
         return features, None
-    if config.feature_net == "cifar":
+    if config.feature_net == "classifier":
         return features, features.net
     return features, load_classifier(path)[0]
 

@@ -20,8 +20,9 @@ from typing import Annotated, Optional, Union, get_args, get_origin
 import typer
 
 
-def _choices(name: str, values: tuple) -> type[Enum]:
-    return Enum(name.title().replace("_", ""), {str(v): str(v) for v in values}, type=str)
+def _choices(name: str, values: tuple, renamed: dict) -> type[Enum]:
+    """The choices and, accepted but not shown, their old names (`renamed`)."""
+    return Enum(name.title().replace("_", ""), {str(v): str(v) for v in (*values, *renamed)}, type=str)
 
 
 def _base_type(kind):
@@ -55,21 +56,21 @@ def option_parameter(name: str, f: dataclasses.Field, default) -> inspect.Parame
     shown in the help and checked by `build_config`, so a value out of range gets the same one
     `error:` line as any other bad value (Typer's own check prints a box and exits 2)."""
     kind, optional = _base_type(f.type)
+    metavar = _metavar(kind)
     if "choices" in f.metadata:
-        kind = _choices(name, f.metadata["choices"])
+        kind = _choices(name, f.metadata["choices"], f.metadata.get("renamed", {}))
         default = kind(default) if default is not None else None
+        metavar = "[" + "|".join(map(str, f.metadata["choices"])) + "]"
     help_text = (f.metadata.get("help") or "") + bounds_text(f)
-    annotation = Annotated[Optional[kind] if optional else kind, typer.Option(help=help_text, metavar=_metavar(kind))]
+    annotation = Annotated[Optional[kind] if optional else kind, typer.Option(help=help_text, metavar=metavar)]
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
 def _metavar(kind) -> str | None:
-    """What the help shows after an option: nothing for a flag, the choices for a choice, the
-    kind of value otherwise (Typer's own says <bool>, <int range> ...)."""
+    """What the help shows after an option that is not a choice: nothing for a flag, the kind of
+    value otherwise (Typer's own says <bool>, <int range> ...)."""
     if kind is bool:
         return ""
-    if isinstance(kind, type) and issubclass(kind, Enum):
-        return "[" + "|".join(m.value for m in kind) + "]"
     return {int: "INTEGER", float: "NUMBER", str: "TEXT"}.get(kind, "PATH")
 
 
@@ -81,15 +82,22 @@ def check_bounds(name: str, f: dataclasses.Field, value) -> None:
         raise ValueError(f"--{name.replace('_', '-')} {value} is out of range:{bounds_text(f)}")
 
 
-def build_config(cls, values: dict, path: tuple = ()):
-    """The `cls` config from option values keyed by field path."""
+def build_config(cls, values: dict, path: tuple = (), names: dict | None = None):
+    """The `cls` config from option values keyed by field path (`names`: field path -> option
+    name, for the note an old name of a choice gets)."""
     kwargs = {}
     for f in dataclasses.fields(cls):
         if dataclasses.is_dataclass(f.type):
-            kwargs[f.name] = build_config(f.type, values, path + (f.name,))
+            kwargs[f.name] = build_config(f.type, values, path + (f.name,), names)
         elif path + (f.name,) in values:
             value = values[path + (f.name,)]
-            kwargs[f.name] = value.value if isinstance(value, Enum) else value
+            value = value.value if isinstance(value, Enum) else value
+            renamed = f.metadata.get("renamed", {})
+            if value in renamed:
+                option = "--" + (names or {}).get(path + (f.name,), f.name).replace("_", "-")
+                typer.echo(f"note: {option} {value} is now called {renamed[value]}", err=True)
+                value = renamed[value]
+            kwargs[f.name] = value
     return cls(**kwargs)
 
 
@@ -115,7 +123,7 @@ def config_options(cls, defaults: dict | None = None):
             values = {path: kwargs.pop(name) for name, path, _ in fields}
             for name, path, f in fields:
                 check_bounds(name, f, values[path])
-            return command(build_config(cls, values), **kwargs)
+            return command(build_config(cls, values, names={path: name for name, path, _ in fields}), **kwargs)
 
         wrapper.__signature__ = inspect.Signature([*options, *own])
         wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}

@@ -19,8 +19,9 @@ def setting(default: Any, help: str, **option) -> Any:
     `min`/`max`, `choices` (a tuple of allowed values) or `cli` (the option's name, when it is
     not the field's). Two keep the studies' run folders (`digest_record`) when settings change:
     `added=True` marks a setting added after studies ran, left out of the digest at its default,
-    and `digest_as` maps renamed values to the names the digest hashes. A dataclass default (a
-    nested config) is made fresh for each config."""
+    and `renamed` maps a choice's old names to its new ones: the digest hashes the old name and
+    the command line still takes it, with a note. A dataclass default (a nested config) is made
+    fresh for each config."""
     metadata = {"help": help, **option}
     if dataclasses.is_dataclass(default):
         return dataclasses.field(default_factory=lambda: default, metadata=metadata)
@@ -45,14 +46,15 @@ def config_record(config) -> dict:
 
 def digest_record(config) -> dict:
     """The record that names a run's folder: config_record without the `added` settings left at
-    their defaults, renamed values by their `digest_as` names."""
+    their defaults, renamed values by their old names."""
     record = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if dataclasses.is_dataclass(value):
             record[f.name] = digest_record(value)
         elif not (f.metadata.get("added") and value == f.default):
-            record[f.name] = f.metadata.get("digest_as", {}).get(value, value)
+            old_names = {new: old for old, new in f.metadata.get("renamed", {}).items()}
+            record[f.name] = old_names.get(value, value)
     return record
 
 

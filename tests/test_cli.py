@@ -145,6 +145,9 @@ def test_train_classifier_then_nogan_from_the_command_line(prepared):
                  "critic pretraining: val accuracy", "NoGAN: val ab MSE"):
         assert line in result.output
     assert "done, skipped" in run(*args).output
+    old_name = run(*args, "--feature-net", "cifar")  # the old name of the default, taken with a note
+    assert old_name.exit_code == 0 and "note: --feature-net cifar is now called classifier" in old_name.output
+    assert "done, skipped" in old_name.output
     result = run(*args, "--stage", 2, "--force")  # a stage alone reports that stage, and the run is not exported anew
     assert result.exit_code == 0 and "critic pretraining: val accuracy" in result.output, result.output
     assert "NoGAN: val ab MSE" not in result.output
@@ -154,5 +157,6 @@ def test_train_classifier_then_nogan_from_the_command_line(prepared):
         weights = [float(row["g_adv_weight"]) for row in csv.DictReader(f) if row["g_adv_weight"] != "None"]
     assert weights and all(w > 0 and w != 1.0 for w in weights)  # set by the gradients, not the fixed default
     text = run("train", "nogan", "--help").output
-    for option in ("--stage", "--feature-net", "--gan-epochs", "--val-every", "vgg16_bn"):
+    for option in ("--stage", "--feature-net", "--gan-epochs", "--val-every", "[classifier|imagenet|vgg16_bn]"):
         assert option in text
+    assert "cifar|" not in text

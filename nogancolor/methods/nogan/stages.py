@@ -15,6 +15,7 @@ from ...models.critics import PairCritic
 from ...models.dynamic import DEOLDIFY_UNET
 from ...models.features import feature_net as load_feature_net
 from ...config import config_record
+from ...data.prepare import prepared_name, read_meta
 from ...train.distributed import start_processes
 from ...train.run import continue_run, next_step
 from ..base import ColorizationMethod
@@ -117,15 +118,26 @@ class JointPhase(NoGANStage):
     """Stage 3: the joint phase in chunks of val_every batches that add up to `gan.epochs` passes
     over the training set; exports the checkpoint the `select` rule chooses (PSNR floor: the
     pretrained generator's val PSNR minus max_psnr_drop) to the NoGAN run's model.* and draws
-    the phase's curves to joint_phase.png. `judge`: the colour classifier for colourfulness and
-    FCD (None: not measured; the fcd rule needs it)."""
+    the phase's curves to joint_phase.png, as the network stage 1 exported (its arch, arch_kwargs
+    and output: an adopted generator's may differ from this config's). `judge`: the colour
+    classifier for colourfulness and FCD (None: not measured; the fcd rule needs it)."""
 
     method, stage = "nogan", STAGES[2]
 
     def __init__(self, config: NoGANConfig, out: Path, features, judge=None, compile: bool = False):
         super().__init__(config, out, features, judge, compile)
-        self.pretrained = read_config(stage_export(out, 1))["metrics"]
+        self.stage_1 = read_config(stage_export(out, 1))
+        self.pretrained = self.stage_1["metrics"]
         self.psnr_floor = self.pretrained["val_psnr"] - config.gan.max_psnr_drop
+
+    def arch(self) -> str:
+        return self.stage_1["arch"]
+
+    def generator_kwargs(self) -> dict:
+        return self.stage_1["arch_kwargs"]
+
+    def output(self) -> str:
+        return self.stage_1.get("output", "ab")
 
     def n_epochs(self, dls) -> int:
         # each of several processes trains val_every batches of its own shard per chunk
@@ -152,24 +164,21 @@ class JointPhase(NoGANStage):
                 "val_subset_colorfulness_true": truth, "pretrained_metrics": self.pretrained}
 
 
-ADOPTION_MUST_MATCH = ("data", "split", "n_val")  # what the adopted generator's val PSNR (the joint phase's floor) is measured on
-
-
-def _comparable(setting: str, value):
-    return Path(value).resolve() if setting == "data" else value
+ADOPTABLE_OUTPUTS = ("ab", "bins")  # the joint phase trains what the generator's forward gives: ab, decoded from bins
 
 
 def adopt_generator(config: NoGANConfig, to: Path) -> dict | None:
-    """Copy the exported ab generator `config.generator.from_model` to stage 1's export `to` (rank 0
-    alone; -> its record there, None elsewhere), refusing one whose val metrics come from another
-    val set than this run's."""
+    """Copy the exported generator `config.generator.from_model` (of ab, or of colour bins decoded
+    to ab: `train classify`) to stage 1's export `to` (rank 0 alone; -> its record there, None
+    elsewhere), refusing one whose val metrics come from another val set than this run's."""
     source = Path(config.generator.from_model)
     record = read_config(source)
-    if record.get("output", "ab") != "ab":
-        raise CheckpointError(f"{source} predicts {record['output']}, and NoGAN's joint phase trains a generator of ab: "
-                              "give a `train unet` model")
-    theirs = record.get("config", {})
-    differ = [k for k in ADOPTION_MUST_MATCH if k in theirs and _comparable(k, theirs[k]) != _comparable(k, getattr(config, k))]
+    if record.get("output", "ab") not in ADOPTABLE_OUTPUTS:
+        raise CheckpointError(f"{source} predicts {record['output']}; NoGAN goes on from a generator of ab or of colour "
+                              "bins: give a `train unet` or `train classify` model")
+    theirs = {**record.get("config", {}), "dataset": record.get("dataset_name")}
+    ours = {"dataset": prepared_name(read_meta(config.data)), **{k: getattr(config, k) for k in ("split", "n_val")}}
+    differ = [k for k in ours if k in theirs and theirs[k] != ours[k]]
     if differ:
         raise CheckpointError(f"{source} was trained with other settings ({', '.join(f'{k} {theirs[k]}' for k in differ)}): "
                               "the joint phase's PSNR floor is its val PSNR, so it must come from this run's val set")

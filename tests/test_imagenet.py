@@ -10,6 +10,7 @@ from fastai.vision.models.unet import UnetBlock
 from typer.testing import CliRunner
 
 from cli.main import app
+from nogancolor.files import CheckpointError
 from nogancolor.methods.nogan import CriticStageConfig, GeneratorStageConfig, JointStageConfig, NoGANConfig, train_nogan
 from nogancolor.methods.unet import UNetConfig, UNetMethod
 from nogancolor.models import build_generator, load_generator
@@ -96,6 +97,28 @@ def test_training_freezes_the_encoder_for_the_first_epoch_then_gives_it_a_tenth_
     encoder_lr, decoder_lr = seen["lrs"]
     assert encoder_lr == pytest.approx(decoder_lr / 10)
     assert record["arch"] == ARCH and load_generator(tmp_path / "run" / "model.safetensors")[0] is not None
+
+
+def test_fine_tuning_starts_from_the_exported_generator_and_trains_its_encoder_from_the_first_epoch(prepared, tmp_path):
+    base = UNetConfig(data=str(prepared), arch=ARCH, pretrained=True, epochs=1, bs=8, n_train=16, n_val=8, lr=1e-3)
+    first = run_training(UNetMethod(base, tmp_path / "first"), progress=False)
+    exported, _ = load_generator(tmp_path / "first" / "model.safetensors")
+    config = UNetConfig(data=str(prepared), arch=ARCH, epochs=1, bs=8, n_train=16, n_val=8, lr=1e-3,
+                        init_from=str(tmp_path / "first" / "model.safetensors"))
+    method = UNetMethod(config, tmp_path / "second")
+    dls = method.dataloaders()
+    start = method.generator(dls)
+    assert all(torch.equal(a, b) for a, b in zip(start.state_dict().values(), exported.state_dict().values()))
+    assert start.training
+    lrs, cbs = method.fit_rates(1e-3, [])
+    assert lrs == slice(1e-4, 1e-3) and cbs == []  # no frozen epoch: the decoder is trained already
+    record = run_training(method, progress=False)
+    assert record["metrics"]["val_ab_mse"] != first["metrics"]["val_ab_mse"]  # it trained on from there
+
+    small = UNetConfig(data=str(prepared), base=8, epochs=1, bs=8, n_train=16, init_from=config.init_from)
+    with pytest.raises(CheckpointError, match=f"is a generator of ab on {ARCH}; this run trains one of ab on unet: "
+                                              f"give --arch {ARCH}"):
+        UNetMethod(small, tmp_path / "third").generator(dls)
 
 
 def test_the_imagenet_judge_classifies_and_gives_the_feature_losss_three_depths():

@@ -27,6 +27,9 @@ FROZEN_ENCODER_EPOCHS = 1  # the first epoch trains the decoder alone
 ENCODER_LR_FRACTION = 0.1  # then the encoder learns at this fraction of the decoder's rate
 ENCODER_HELP = ("DynamicUnet: start its encoder from a gray-image classifier of the same --arch "
                 "(`train classifier --arch resnet18 --gray`).")
+INIT_FROM_HELP = ("Start the whole generator from an exported model (the model.safetensors of a run with the same "
+                  "--arch and width) and fine-tune it on this --data: its encoder learns at a tenth of the rate "
+                  "from the first epoch, since its decoder is trained already.")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class GeneratorConfig(ColorizationConfig):
     base: int = setting(64, "Small U-Net: channels of the first layer.", min=1)
     pretrained: bool = setting(False, PRETRAINED_HELP)
     encoder: str | None = setting(None, ENCODER_HELP)
+    init_from: str | None = setting(None, INIT_FROM_HELP, added=True)
 
 
 def image_size(dls) -> tuple[int, int]:
@@ -107,22 +111,38 @@ class ColorizationMethod(Method):
 
     def generator(self, dls):
         """The generator before training: the small U-Net, or a DynamicUnet with ImageNet
-        (`pretrained`) or gray-image classifier (`encoder`) weights in its encoder."""
+        (`pretrained`) or gray-image classifier (`encoder`) weights in its encoder; all of it
+        from an exported generator with `init_from`."""
+        from ..files import load_weights
         from ..models import build_generator
         from ..models.dynamic import load_encoder
 
         c = self.config
-        model = build_generator(c.arch, img_size=image_size(dls), pretrained=c.pretrained, output=self.output(),
-                                **self.generator_kwargs())
+        model = build_generator(c.arch, img_size=image_size(dls), pretrained=c.pretrained and not c.init_from,
+                                output=self.output(), **self.generator_kwargs())
         if c.encoder:
             if c.arch == SMALL_ARCH:
                 raise ValueError("--encoder fills a DynamicUnet's encoder: give --arch resnet18 (or the classifier's arch)")
             load_encoder(model, Path(c.encoder))
+        if c.init_from:
+            load_weights(model, self.init_record()["path"]).train()
         return model
+
+    def init_record(self) -> dict:
+        """The `init_from` model's config (and its path), checked to be this run's kind of generator."""
+        from ..files import CheckpointError, read_config
+
+        path = Path(self.config.init_from)
+        record = read_config(path)
+        theirs = (record["arch"], record.get("output", "ab"))
+        if theirs != (self.arch(), self.output()):
+            raise CheckpointError(f"{path} is a generator of {theirs[1]} on {theirs[0]}; this run trains one of "
+                                  f"{self.output()} on {self.arch()}: give --arch {theirs[0]}")
+        return {**record, "path": path.with_suffix(".safetensors")}
 
     def encoder_is_pretrained(self) -> bool:
         c = self.config
-        return c.arch != SMALL_ARCH and bool(c.pretrained or c.encoder)
+        return c.arch != SMALL_ARCH and bool(c.pretrained or c.encoder or c.init_from)
 
     def fit_rates(self, lr: float, cbs: list) -> tuple:
         """(lr, cbs) for a one-cycle fit: with a pretrained encoder, DeOldify's schedule (the
@@ -132,7 +152,8 @@ class ColorizationMethod(Method):
 
         if not self.encoder_is_pretrained():
             return lr, cbs
-        return slice(lr * ENCODER_LR_FRACTION, lr), [*cbs, FrozenEncoderFirst(FROZEN_ENCODER_EPOCHS)]
+        lrs = slice(lr * ENCODER_LR_FRACTION, lr)
+        return (lrs, cbs) if self.config.init_from else (lrs, [*cbs, FrozenEncoderFirst(FROZEN_ENCODER_EPOCHS)])
 
     def fit(self, learn, n_epoch, cbs):
         lr, cbs = self.fit_rates(self.config.lr, cbs)

@@ -189,3 +189,26 @@ def test_rgb_output_variant_trains_in_rgb_and_exports_as_ab(prepared, tmp_path):
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 2e-4, cbs=spy)
     assert spy.shapes == {(3, 3)}  # RGB prediction against an RGB target
+
+
+def test_the_dcgans_generator_can_be_any_of_the_projects_generators(prepared, tmp_path):
+    """The pretrained photo study gives the U-Net, the DCGAN and NoGAN the same DynamicUnet;
+    --deoldify builds it as DeOldify's, which NoGAN does by default and the others on request."""
+    from nogancolor.methods import train
+    from nogancolor.methods.dcgan import DCGANMethod
+    from nogancolor.methods.nogan import NoGANConfig
+    from nogancolor.methods.nogan.stages import GeneratorPretraining
+    from nogancolor.methods.unet import UNetConfig, UNetMethod
+    from nogancolor.models import load_generator
+    from nogancolor.models.names import DEOLDIFY_UNET
+
+    config = DCGANConfig(data=str(prepared), arch="resnet18", deoldify=True, epochs=1, bs=8, base=8)
+    assert DCGANMethod.run_name(config) == "dcgan-resnet18-hue"
+    record = train(config, tmp_path / "dyn", progress=False)
+    assert (record["arch"], record["arch_kwargs"]) == ("resnet18", DEOLDIFY_UNET)
+    generator, _ = load_generator(tmp_path / "dyn" / "model.safetensors")
+    assert generator(torch.randn(2, 1, 32, 32)).shape == (2, 2, 32, 32)
+    assert UNetMethod(UNetConfig(arch="resnet18"), tmp_path).generator_kwargs() == {}
+    assert UNetMethod(UNetConfig(arch="resnet18", deoldify=True), tmp_path).generator_kwargs() == DEOLDIFY_UNET
+    assert GeneratorPretraining(NoGANConfig(arch="resnet18"), tmp_path, None).generator_kwargs() == DEOLDIFY_UNET
+    assert GeneratorPretraining(NoGANConfig(arch="resnet18", deoldify=False), tmp_path, None).generator_kwargs() == {}

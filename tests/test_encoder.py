@@ -19,7 +19,8 @@ from nogancolor.methods.nogan import (
 )
 from nogancolor.models import build_generator, load_generator
 from nogancolor.models.classifier import load_classifier
-from nogancolor.models.dynamic import DEOLDIFY_UNET, load_encoder
+from nogancolor.models.dynamic import load_encoder
+from nogancolor.models.names import DEOLDIFY_UNET
 
 runner = CliRunner()
 

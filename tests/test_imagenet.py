@@ -14,7 +14,7 @@ from nogancolor.files import CheckpointError
 from nogancolor.methods.nogan import CriticStageConfig, GeneratorStageConfig, JointStageConfig, NoGANConfig, train_nogan
 from nogancolor.methods.unet import UNetConfig, UNetMethod
 from nogancolor.models import build_generator, load_generator
-from nogancolor.models.dynamic import DEOLDIFY_UNET
+from nogancolor.models.names import DEOLDIFY_UNET
 from nogancolor.models.features import feature_net
 from nogancolor.models.imagenet import ImageNetJudge, offline_imagenet_model, offline_weights_file
 from nogancolor.train.run import run_training

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import PRECISION_HELP, PRECISIONS, setting
 from ..data.layout import DEFAULT_DATA_DIR, SPLIT_KINDS
-from ..models.names import SMALL_ARCH
+from ..models.names import DEOLDIFY_UNET, SMALL_ARCH
 from ..train.method import Method
 
 ARCH_HELP = ("'unet' for the small U-Net of the method description, or a torchvision/timm encoder name (resnet18, "
@@ -27,6 +27,8 @@ FROZEN_ENCODER_EPOCHS = 1  # the first epoch trains the decoder alone
 ENCODER_LR_FRACTION = 0.1  # then the encoder learns at this fraction of the decoder's rate
 ENCODER_HELP = ("DynamicUnet: start its encoder from a gray-image classifier of the same --arch "
                 "(`train classifier --arch resnet18 --gray`).")
+DEOLDIFY_HELP = ("DynamicUnet: build it as DeOldify builds its generator (self-attention, spectral norm, blur); "
+                 "--no-deoldify: fastai's plain DynamicUnet.")
 INIT_FROM_HELP = ("Start the whole generator from an exported model (the model.safetensors of a run with the same "
                   "--arch and width) and fine-tune it on this --data: its encoder learns at a tenth of the rate "
                   "from the first epoch, since its decoder is trained already.")
@@ -58,6 +60,7 @@ class GeneratorConfig(ColorizationConfig):
     pretrained: bool = setting(False, PRETRAINED_HELP)
     encoder: str | None = setting(None, ENCODER_HELP)
     init_from: str | None = setting(None, INIT_FROM_HELP, added=True)
+    deoldify: bool = setting(False, DEOLDIFY_HELP, added=True)
 
 
 def image_size(dls) -> tuple[int, int]:
@@ -67,12 +70,10 @@ def image_size(dls) -> tuple[int, int]:
 class ColorizationMethod(Method):
     """A method that trains a generator of ab from L on a prepared dataset's split and exports it
     with its val metrics beside the no-colour floor. Subclasses name `method` (model.json's
-    "method") and, for DynamicUnet generators, the `unet_kwargs` they build them with. A method
-    whose config is a GeneratorConfig builds its generator with `generator`; one that builds its
-    own says which (`arch`, `output`)."""
+    "method"). A method whose config is a GeneratorConfig builds its generator with `generator`;
+    one that builds its own says which (`arch`, `output`)."""
 
     method = "generator"
-    unet_kwargs: dict = {}
 
     def size(self) -> int | None:
         """The size this run trains at (None: as prepared)."""
@@ -107,18 +108,24 @@ class ColorizationMethod(Method):
 
     def generator_kwargs(self) -> dict:
         """The constructor arguments the generator is rebuilt with (besides its output space)."""
-        return {"base": self.config.base} if self.arch() == SMALL_ARCH else dict(self.unet_kwargs)
+        if self.arch() == SMALL_ARCH:
+            return {"base": self.config.base}
+        return dict(DEOLDIFY_UNET) if self.config.deoldify else {}
 
     def generator(self, dls):
-        """The generator before training: the small U-Net, or a DynamicUnet with ImageNet
-        (`pretrained`) or gray-image classifier (`encoder`) weights in its encoder; all of it
-        from an exported generator with `init_from`."""
+        """The generator before training, built for the size of `dls`'s images."""
+        return self.generator_at(image_size(dls))
+
+    def generator_at(self, img_size):
+        """The generator before training: the small U-Net, or a DynamicUnet for `img_size` with
+        ImageNet (`pretrained`) or gray-image classifier (`encoder`) weights in its encoder; all
+        of it from an exported generator with `init_from`."""
         from ..files import load_weights
         from ..models import build_generator
         from ..models.dynamic import load_encoder
 
         c = self.config
-        model = build_generator(c.arch, img_size=image_size(dls), pretrained=c.pretrained and not c.init_from,
+        model = build_generator(c.arch, img_size=img_size, pretrained=c.pretrained and not c.init_from,
                                 output=self.output(), **self.generator_kwargs())
         if c.encoder:
             if c.arch == SMALL_ARCH:

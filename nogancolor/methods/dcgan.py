@@ -1,19 +1,24 @@
-"""The conditional DCGAN baseline: the small U-Net generator (no noise) against a (gray, colour)
-discriminator, adversarial loss + lambda * L1, Adam(lr, beta1) at a constant rate; the
+"""The conditional DCGAN baseline: a generator of the project's (the small U-Net by default; no
+noise) against a (gray, colour) discriminator, adversarial loss + lambda * L1, Adam(lr, beta1) at a constant rate; the
 generator after the last epoch is exported (GAN losses do not rank checkpoints)."""
 
 from dataclasses import dataclass, replace
 
 from ..models.names import SMALL_ARCH
 from ..config import setting
-from .base import PHOTO_SUBSET, QUICK_SUBSET, ColorizationConfig, ColorizationMethod, register
+from .base import (ARCH_HELP, ENCODER_HELP, PHOTO_SUBSET, PRETRAINED_HELP, QUICK_SUBSET, ColorizationMethod,
+                   GeneratorConfig, register)
 
 OUTPUTS = ("ab", "rgb")
 
 
 @dataclass(frozen=True)
-class DCGANConfig(ColorizationConfig):
-    base: int = setting(64, "Channels of the first layer of the U-Net and the discriminator.", min=1)
+class DCGANConfig(GeneratorConfig):
+    # the generator's choice came after the studies ran: `added`, so their run folders keep their names
+    arch: str = setting(SMALL_ARCH, ARCH_HELP, added=True)
+    base: int = setting(64, "Channels of the first layer of the small U-Net and of the discriminator.", min=1)
+    pretrained: bool = setting(False, PRETRAINED_HELP, added=True)
+    encoder: str | None = setting(None, ENCODER_HELP, added=True)
     l1_weight: float = setting(100.0, "lambda: weight of the L1 term in the generator's loss.")
     real_label: float = setting(0.9, "Target for real pairs (one-sided label smoothing; 1 = none).")
     d_steps: int = setting(1, "Discriminator steps per generator step.", min=1)
@@ -69,25 +74,28 @@ class DCGANMethod(ColorizationMethod):
                 "photo": replace(DCGANConfig(), base=32, epochs=5, **PHOTO_SUBSET),
                 "photo-full": replace(DCGANConfig(), epochs=20, bs=128)}
 
-    def arch(self) -> str:
-        return SMALL_ARCH  # its generator is always the small U-Net
-
     def output(self) -> str:
         return self.config.output
 
     @classmethod
     def run_name(cls, config) -> str:
-        return "dcgan-" + ("rgb-" if config.output == "rgb" else "") + config.split
+        arch = "" if config.arch == SMALL_ARCH else f"{config.arch}-"
+        return "dcgan-" + arch + ("rgb-" if config.output == "rgb" else "") + config.split
 
     def build(self, dls):
-        from ..models import UNet
         from ..models.critics import PairDiscriminator
         from ..train.learner import CHECKPOINT_DIR, run_callbacks
+        from .base import image_size
 
         c = self.config
         channels = 3 if c.output == "rgb" else 2
-        return dcgan_learner(dls, UNet(out_channels=channels, base=c.base), PairDiscriminator(color_channels=channels, base=c.base),
-                             c, cbs=run_callbacks(self.out, best=False), path=self.out, model_dir=CHECKPOINT_DIR)
+        # the small U-Net is built without a look at a batch, which would move the batch order the seed gives
+        generator = self.generator_at(None if c.arch == SMALL_ARCH else image_size(dls))
+        generator = generator.net if c.output == "rgb" else generator  # trained in RGB (RGBTargets), exported as ab
+        return dcgan_learner(dls, generator, PairDiscriminator(color_channels=channels, base=c.base), c,
+                             cbs=run_callbacks(self.out, best=False), path=self.out, model_dir=CHECKPOINT_DIR)
 
     def fit(self, learn, n_epoch, cbs):
+        # a pretrained encoder trains with the rest from the start, at --lr (2e-4, the U-Net encoder's rate under
+        # DeOldify's schedule): the GAN trainer sets which network trains at each step, so no part stays frozen
         learn.fit(n_epoch, self.config.lr, cbs=cbs)

@@ -16,9 +16,6 @@ from torch import nn
 from ..files import read_config
 from .imagenet import OFFLINE_WEIGHTS, imagenet_body, offline_imagenet_model
 
-# DeOldify's generator settings for fastai's DynamicUnet (the JSON-safe form an export keeps)
-DEOLDIFY_UNET = {"self_attention": True, "blur": True, "norm_type": "spectral"}
-
 
 def encoder_backbone(arch: str, pretrained: bool = False) -> nn.Module:
     """A classifier to cut into an encoder: torchvision's model of that name, else timm's; with

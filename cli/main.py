@@ -156,7 +156,9 @@ def compare(
     profile: Annotated[Profile, typer.Option(help="CIFAR-10 (data prepared at 32 px): quick, a subset and few epochs "
                                                   "(under 15 min on a 2-core CPU); full, all images, tens of epochs "
                                                   "(hours on CPU). Photos: photo (prepared at 64 px, under an hour on "
-                                                  "a 2-core CPU); photo-full (128 px, for a GPU).")] = Profile.quick,
+                                                  "a 2-core CPU); photo-full (128 px, for a GPU); photo-pretrained "
+                                                  "(64 px, every generator the same ImageNet-pretrained DynamicUnet)."
+                                                  )] = Profile.quick,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; several give mean ± std.")] = "0",
     out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reports/<profile>).")] = None,
     runs: Annotated[Path, typer.Option(help="Where the runs go (runs/compare-<profile>/<method>-<hash of its config>/<split>-s<seed>).")] = Path("runs"),

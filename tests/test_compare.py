@@ -110,3 +110,22 @@ def test_a_method_change_retrains_that_method_only():
     assert [longer.digest(m) == photo.digest(m) for m in (None, "unet", "dcgan", "nogan")] == [True, True, True, False]
     other = replace(photo, classifier=replace(photo.classifier, epochs=9))
     assert [other.digest(m) == photo.digest(m) for m in (None, "unet", "dcgan", "nogan")] == [False, True, True, False]
+
+
+def test_the_pretrained_photo_profile_gives_every_method_the_same_generator(tmp_path):
+    """Fair to all: the U-Net's, the DCGAN's and NoGAN's generators in photo-pretrained are one
+    network (names and shapes), DeOldify's (self-attention)."""
+    from nogancolor.methods import REGISTRY
+    from nogancolor.methods.nogan.stages import GeneratorPretraining
+
+    configs = PROFILES["photo-pretrained"].configs
+    assert set(configs) == {"unet", "dcgan", "nogan", "classify"}
+
+    def layers(method):
+        model = method.generator_at((64, 64))
+        return {name: tuple(t.shape) for name, t in model.state_dict().items()}
+
+    unet = layers(REGISTRY["unet"].method(configs["unet"], tmp_path))
+    assert layers(REGISTRY["dcgan"].method(configs["dcgan"], tmp_path)) == unet
+    assert layers(GeneratorPretraining(configs["nogan"], tmp_path, None)) == unet
+    assert any(".query." in name for name in unet) and any(name.endswith("weight_orig") for name in unet)  # self-attention, spectral norm

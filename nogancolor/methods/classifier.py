@@ -54,7 +54,8 @@ class ClassifierMethod(Method):
     # photo: trained on the same photos, it is NoGAN's feature network and the FCD's
     profiles = {"quick": replace(ClassifierConfig(), epochs=3, n_train=10000), "full": replace(ClassifierConfig(), epochs=15),
                 "photo": replace(ClassifierConfig(), epochs=4, bs=64),
-                "photo-full": replace(ClassifierConfig(), epochs=15, bs=128)}
+                "photo-full": replace(ClassifierConfig(), epochs=15, bs=128),
+                "photo-pretrained": replace(ClassifierConfig(), epochs=4, bs=64)}
 
     @classmethod
     def run_name(cls, config) -> str:

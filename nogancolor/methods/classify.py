@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import check_temperature, setting
-from .base import PHOTO_SUBSET, QUICK_SUBSET, ColorizationMethod, GeneratorConfig, register
+from .base import PHOTO_SUBSET, PRETRAINED_SUBSET, QUICK_SUBSET, ColorizationMethod, GeneratorConfig, register
 
 SWEEP = (1.0, 0.75, 0.6, 0.5, 0.38, 0.3, 0.2)  # temperatures the export measures on the val set
 SWEEP_FIGURE = "temperature_sweep.png"
@@ -47,7 +47,8 @@ class ClassifyMethod(ColorizationMethod):
     profiles = {"quick": replace(ClassifyConfig(), epochs=3, **QUICK_SUBSET),
                 "full": replace(ClassifyConfig(), epochs=10, bs=256, lr=4e-3),
                 "photo": replace(ClassifyConfig(), base=32, epochs=5, **PHOTO_SUBSET),
-                "photo-full": replace(ClassifyConfig(), epochs=10, bs=128, lr=2.8e-3)}
+                "photo-full": replace(ClassifyConfig(), epochs=10, bs=128, lr=2.8e-3),
+                "photo-pretrained": replace(ClassifyConfig(), epochs=2, **PRETRAINED_SUBSET)}
     checkpoint_rule = "the epoch with the lowest validation loss (rebalanced cross-entropy), as the U-Net's"
 
     def output(self) -> str:

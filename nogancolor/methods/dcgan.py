@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from ..models.names import SMALL_ARCH
 from ..config import setting
-from .base import (ARCH_HELP, ENCODER_HELP, PHOTO_SUBSET, PRETRAINED_HELP, QUICK_SUBSET, ColorizationMethod,
+from .base import (ARCH_HELP, ENCODER_HELP, PHOTO_SUBSET, PRETRAINED_HELP, PRETRAINED_SUBSET, QUICK_SUBSET, ColorizationMethod,
                    GeneratorConfig, register)
 
 OUTPUTS = ("ab", "rgb")
@@ -72,7 +72,8 @@ class DCGANMethod(ColorizationMethod):
     profiles = {"quick": replace(DCGANConfig(), epochs=3, **QUICK_SUBSET),
                 "full": replace(DCGANConfig(), epochs=20, bs=256),
                 "photo": replace(DCGANConfig(), base=32, epochs=5, **PHOTO_SUBSET),
-                "photo-full": replace(DCGANConfig(), epochs=20, bs=128)}
+                "photo-full": replace(DCGANConfig(), epochs=20, bs=128),
+                "photo-pretrained": replace(DCGANConfig(), base=32, epochs=2, **PRETRAINED_SUBSET)}
 
     def output(self) -> str:
         return self.config.output

@@ -4,7 +4,7 @@ validation loss is exported."""
 from dataclasses import dataclass, replace
 
 from ..config import setting
-from .base import PHOTO_SUBSET, QUICK_SUBSET, ColorizationMethod, GeneratorConfig, register
+from .base import PHOTO_SUBSET, PRETRAINED_SUBSET, QUICK_SUBSET, ColorizationMethod, GeneratorConfig, register
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class UNetMethod(ColorizationMethod):
     profiles = {"quick": replace(UNetConfig(), epochs=3, **QUICK_SUBSET),
                 "full": replace(UNetConfig(), epochs=10, bs=256, lr=4e-3),
                 "photo": replace(UNetConfig(), base=32, epochs=5, **PHOTO_SUBSET),
-                "photo-full": replace(UNetConfig(), epochs=10, bs=128, lr=2.8e-3)}
+                "photo-full": replace(UNetConfig(), epochs=10, bs=128, lr=2.8e-3),
+                "photo-pretrained": replace(UNetConfig(), epochs=2, **PRETRAINED_SUBSET)}
     checkpoint_rule = ("the epoch with the lowest validation loss (on all 44,430 CIFAR-10 training images the U-Net "
                        "overfits after its 8th of 20 epochs, so the last epoch would understate the method)")
 

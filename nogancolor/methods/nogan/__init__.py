@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ...train.method import Method, history_rows
-from ..base import PHOTO_SUBSET, QUICK_SUBSET, ColorizationMethod, register
+from ..base import PHOTO_SUBSET, PRETRAINED_SUBSET, QUICK_SUBSET, ColorizationMethod, register
 from .config import STAGES, CriticStageConfig, GeneratorStageConfig, JointStageConfig, NoGANConfig, is_done, stage_export
 
 __all__ = ["STAGES", "CriticStageConfig", "GeneratorStageConfig", "JointStageConfig", "NoGAN", "NoGANConfig", "is_done",
@@ -51,7 +51,11 @@ class NoGAN(Method):
                          gan=replace(JointStageConfig(), epochs=2.0, val_every=24, n_realism=500)),
         "photo-full": replace(NoGANConfig(), bs=128, generator=GeneratorStageConfig(epochs=10, lr=2.8e-3),
                               critic=CriticStageConfig(epochs=3, lr=1.4e-3),
-                              gan=replace(JointStageConfig(), epochs=1.0, val_every=10, n_realism=500))}
+                              gan=replace(JointStageConfig(), epochs=1.0, val_every=10, n_realism=500)),
+        # its feature loss in ImageNet features, as DeOldify's (VGG16 there)
+        "photo-pretrained": replace(NoGANConfig(), **PRETRAINED_SUBSET, feature_net="imagenet",
+                                    generator=GeneratorStageConfig(epochs=2), critic=CriticStageConfig(epochs=1),
+                                    gan=replace(JointStageConfig(), epochs=1.0, val_every=12, n_realism=500))}
 
     @classmethod
     def run_name(cls, config) -> str:

@@ -3,12 +3,16 @@ cat: public domain or the library's own) made gray, then colorized at full size 
 model bundled with the package (what `nogancolor predict` uses on a fresh clone).
 
     python examples/readme_example.py   # -> docs/example/real-photos.jpg, docs/example/render-size.jpg
+    python examples/readme_example.py --compare bundled@64 runs/x/model.safetensors@128 --out look.jpg
 
 real-photos.jpg: gray input | colorized | original colour.
 render-size.jpg: the same photos colorized at several render sizes (`predict --render-size`, the
 working resolution the model sees), each with its colourfulness as a fraction of the original's.
+--compare: gray input | each MODEL@RENDER_SIZE ("bundled" for the bundled model) | original colour,
+on those photos and the night rocket, to look at candidate models side by side.
 """
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -71,5 +75,24 @@ def main(out: Path = Path("docs/example")):
     print(f"{', '.join(PHOTOS)} colorized with {model} -> {out / 'real-photos.jpg'}, {out / 'render-size.jpg'}")
 
 
+def compare(specs: list[str], out: Path):
+    """One sheet: the gray photos, each model at its render size, the originals."""
+    colorizers, labels = [], []
+    for spec in specs:
+        model, _, size = spec.rpartition("@")
+        path = bundled_model() if model == "bundled" else Path(model)
+        colorizers.append(Colorizer.from_checkpoint(path, device="cpu", render_size=int(size)))
+        labels.append(f"{model if model == 'bundled' else path.parent.name} at {size} px")
+    truths = [Image.fromarray(getattr(skdata, name)()) for name in (*PHOTOS, "rocket")]
+    rows = [[truth.convert("L").convert("RGB"), *(c.colorize(truth.convert("L")) for c in colorizers), truth]
+            for truth in truths]
+    sheet(rows, ["gray input", *labels, "original colour"]).save(out, quality=90)
+    print(f"{len(truths)} photos through {', '.join(specs)} -> {out}")
+
+
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--compare", nargs="+", metavar="MODEL@RENDER_SIZE", help="models to look at side by side")
+    ap.add_argument("--out", type=Path, default=Path("docs/example"), help="a folder, or with --compare a .jpg file")
+    args = ap.parse_args()
+    compare(args.compare, args.out) if args.compare else main(args.out)

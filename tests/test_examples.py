@@ -70,3 +70,18 @@ def test_the_readme_example_draws_the_real_photo_and_render_size_figures(tmp_pat
     assert photos.height == sizes.height == 24 + example["HEIGHT"] * rows
     # render-size.jpg: one column per render size and the original (each at least as wide as tall), real-photos.jpg three
     assert sizes.width > (len(example["RENDER_SIZES"]) + 1) * example["HEIGHT"] > photos.width
+
+
+def test_the_readme_example_puts_candidate_models_side_by_side(tmp_path):
+    import runpy
+
+    from PIL import Image
+
+    example = runpy.run_path(str(EXAMPLES / "readme_example.py"))
+    example["compare"](["bundled@32", "bundled@64"], tmp_path / "look.jpg")
+    look = Image.open(tmp_path / "look.jpg")
+    # a row per photo (the night rocket added), columns: gray, the two renders, the original
+    assert look.height == 24 + example["HEIGHT"] * (len(example["PHOTOS"]) + 1)
+    assert look.width >= 4 * example["HEIGHT"]
+    small, large = (look.crop((x, 24, x + 200, 24 + example["HEIGHT"])) for x in (460, 910))
+    assert small.tobytes() != large.tobytes()

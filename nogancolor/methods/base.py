@@ -26,7 +26,7 @@ PHOTO_SUBSET = dict(n_train=5000, bs=32)
 # ImageNet EfficientNet-Lite0 (fair to all), on fewer photos and epochs than `photo`: each step costs
 # several of the small U-Net's, and a seed must stay within an hour on a 2-core CPU
 PRETRAINED_GENERATOR = dict(arch="efficientnet_lite0", pretrained=True, deoldify=True)
-PRETRAINED_SUBSET = dict(n_train=3000, bs=32, **PRETRAINED_GENERATOR)
+PRETRAINED_SUBSET = dict(n_train=3000, n_val=1000, bs=32, **PRETRAINED_GENERATOR)
 # DeOldify's schedule for a pretrained encoder (`--pretrained`, `--encoder`)
 FROZEN_ENCODER_EPOCHS = 1  # the first epoch trains the decoder alone
 ENCODER_LR_FRACTION = 0.1  # then the encoder learns at this fraction of the decoder's rate

@@ -55,7 +55,7 @@ class ClassifierMethod(Method):
     profiles = {"quick": replace(ClassifierConfig(), epochs=3, n_train=10000), "full": replace(ClassifierConfig(), epochs=15),
                 "photo": replace(ClassifierConfig(), epochs=4, bs=64),
                 "photo-full": replace(ClassifierConfig(), epochs=15, bs=128),
-                "photo-pretrained": replace(ClassifierConfig(), epochs=4, bs=64)}
+                "photo-pretrained": replace(ClassifierConfig(), epochs=3, bs=64, n_train=10000)}
 
     @classmethod
     def run_name(cls, config) -> str:

@@ -8,7 +8,7 @@ nothing here looks at the test set, so its results may pick defaults.
 
 A variant is NAME[:option=value,...]: fields of the joint phase's JointStageConfig (adv_weight,
 adv_balance, critic_lr_mult, val_every, ...; gan_epochs for its epochs) or of NoGANConfig (bs,
-n_train, ...); the rest is the run's own config, as its stage 1 stored it. `--plot PNG`
+n_train, ...); the rest is the run's own config, as its critic stage stored it. `--plot PNG`
 draws every variant swept from that run so far (no --variant: only draw) as colourfulness
 against PSNR per validation, with the goals' lines: where the checkpoints could be.
 """
@@ -44,7 +44,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a NoGAN run made by `nogancolor compare` (stages 1 and 2 done)")
     parser.add_argument("--variant", action="append", default=[], help="NAME[:option=value,...]")
-    parser.add_argument("--data", type=Path, default=Path("data/cifar10"))
+    parser.add_argument("--data", type=Path, default=None, help="default: the run's own")
     parser.add_argument("--classifier", type=Path, default=None, help="default: the one the run trained with")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="append each variant's result to this JSON-lines file")
@@ -54,8 +54,11 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     pretrained = read_config(args.run / STAGES[0].folder / "model.safetensors")
-    base = config_from_record(NoGANConfig, pretrained["config"], f"{args.run}'s config")
-    base = replace(base, data=str(args.data), classifier=str(args.classifier or base.classifier))
+    # the run's NoGAN config as its critic stage stored it (stage 1's may be an adopted generator's, --gen-from)
+    record = json.loads((args.run / STAGES[1].folder / "run.json").read_text())
+    base = config_from_record(NoGANConfig, record, f"{args.run}'s config")
+    base = replace(base, data=str(args.data or base.data),
+                   classifier=str(args.classifier) if args.classifier else base.classifier)
     for name, options in map(parse_variant, args.variant or ([] if args.plot else ["default"])):
         out = sweep_dir(args.run, name)
         for stage in (1, 2):  # the same pretrained networks for every variant

@@ -138,9 +138,13 @@ def test_joint_phase_sweep_reruns_stage_3_per_variant_and_plots(nogan_run, prepa
     out, _, _ = nogan_run
     run = tmp_path / "compare-tiny" / "nogan-1234abcd" / "hue-s0"  # compare's layout
     shutil.copytree(out, run)
+    # as if stage 1 had been adopted (--gen-from): its record is a U-Net's, and the sweep reads NoGAN's from stage 2
+    adopted = json.loads((run / "1-generator" / "model.json").read_text())
+    adopted["config"] = {"data": str(prepared), "epochs": 3, "lr": 2e-3}
+    (run / "1-generator" / "model.json").write_text(json.dumps(adopted))
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "joint_phase_sweep.py"
     tiny = "gan_epochs=1.0,val_every=2,bs=8,n_train=null,n_val=null"
-    result = subprocess.run([sys.executable, str(script), str(run), "--data", str(prepared),  # the classifier the run used
+    result = subprocess.run([sys.executable, str(script), str(run),  # the run's own data and classifier
                              "--variant", f"w3:adv_weight=3,{tiny}", "--variant", f"b:adv_balance=0.5,{tiny}",
                              "--out", str(tmp_path / "sweep.jsonl"), "--plot", str(tmp_path / "sweep.png")],
                             capture_output=True, text=True)

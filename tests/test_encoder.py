@@ -114,6 +114,29 @@ def test_the_stronger_classifier_trains_and_serves_as_feature_network_and_judge(
     maps = feature_net("classifier", tmp_path / "r" / "model.safetensors")(rgb)
     assert [m.shape[1:] for m in maps] == [(128, 16, 16), (256, 8, 8), (512, 4, 4)]
     logits, pooled = classify(model, rgb)
-    assert logits.shape == (2, 10) and pooled.shape == (2, 512) and torch.allclose(logits, model(rgb))
+    # one logit per class of the tiny set (two)
+    assert logits.shape == (2, 2) and pooled.shape == (2, 512) and torch.allclose(logits, model(rgb))
     with pytest.raises(ValueError, match="--arch resnet18 needs --gray"):
         train(ClassifierConfig(data=str(prepared), arch="resnet18", epochs=1, bs=8), tmp_path / "x", progress=False)
+
+
+def test_the_classifier_has_as_many_outputs_as_the_dataset_has_classes(image_folder, tmp_path):
+    """Tiny-ImageNet has 200 classes: a classifier fixed at CIFAR-10's 10 failed on its labels."""
+    import shutil
+
+    from nogancolor.data import prepare_dataset
+    from nogancolor.methods import train
+    from nogancolor.methods.classifier import ClassifierConfig
+    from nogancolor.models.classifier import load_classifier
+
+    many = tmp_path / "many"
+    for subset in ("train", "test"):
+        files = sorted((image_folder / subset).rglob("*.png"))
+        for i, f in enumerate(files):  # the tiny images spread over 12 classes
+            (many / subset / f"class{i % 12:02d}").mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, many / subset / f"class{i % 12:02d}" / f.name)
+    prepare_dataset(many, tmp_path / "prepared", progress=False)
+    train(ClassifierConfig(data=str(tmp_path / "prepared"), epochs=1, bs=8, base=4), tmp_path / "cls", progress=False)
+    model, record = load_classifier(tmp_path / "cls" / "model.safetensors")
+    assert record["arch_kwargs"]["n_classes"] == 12
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 12)

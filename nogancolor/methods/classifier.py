@@ -78,7 +78,12 @@ class ClassifierMethod(Method):
         from ..train.learner import classifier_learner
 
         c = self.config
-        return classifier_learner(dls, build_classifier(c.arch, c.gray, c.base), self.out)
+        return classifier_learner(dls, build_classifier(c.arch, c.gray, c.base, self.n_classes()), self.out)
+
+    def n_classes(self) -> int:
+        from ..data.prepare import read_meta
+
+        return len(read_meta(self.config.data)["subsets"]["train"]["classes"])
 
     def export(self, learn, dls) -> dict:
         from ..data.prepare import read_meta
@@ -90,7 +95,7 @@ class ClassifierMethod(Method):
             _, test_accuracy = learn.validate()
         c = self.config
         record = {"format": FORMAT, "arch": c.arch, "gray": c.gray,
-                  "arch_kwargs": {"base": c.base} if c.arch == SMALL_CLASSIFIER else {},
+                  "arch_kwargs": {**({"base": c.base} if c.arch == SMALL_CLASSIFIER else {}), "n_classes": self.n_classes()},
                   "epochs": c.epochs, "n_train": len(dls.train_ds), "n_test": len(dls.valid_ds),
                   "test_accuracy": float(test_accuracy), "dataset": read_meta(c.data)["source"],
                   "config": config_record(c)}

@@ -98,11 +98,12 @@ FORMAT = "nogancolor-classifier"
 JUDGES = dict(zip(JUDGE_ARCHS, (CifarNet, CifarResNet)))  # colour classifiers: feature nets and judges
 
 
-def build_classifier(arch: str = SMALL_CLASSIFIER, gray: bool = False, base: int = 32) -> nn.Module:
-    """A colour classifier of JUDGES, or with `gray` an encoder classifier of the L input."""
+def build_classifier(arch: str = SMALL_CLASSIFIER, gray: bool = False, base: int = 32, n_classes: int = 10) -> nn.Module:
+    """A colour classifier of JUDGES, or with `gray` an encoder classifier of the L input, over
+    `n_classes` classes (the prepared dataset's: 10 for CIFAR-10 and Imagenette, 200 for Tiny-ImageNet)."""
     if gray:
-        return EncoderClassifier(arch, n_in=1)
-    return CifarNet(base=base) if arch == SMALL_CLASSIFIER else JUDGES[arch]()
+        return EncoderClassifier(arch, n_in=1, n_classes=n_classes)
+    return CifarNet(n_classes, base=base) if arch == SMALL_CLASSIFIER else JUDGES[arch](n_classes)
 
 
 def load_classifier(path: Path = DEFAULT_CLASSIFIER) -> tuple[nn.Module, dict]:

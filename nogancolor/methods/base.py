@@ -137,11 +137,11 @@ class ColorizationMethod(Method):
                 raise ValueError("--encoder fills a DynamicUnet's encoder: give --arch resnet18 (or the classifier's arch)")
             load_encoder(model, Path(c.encoder))
         if c.init_from:
-            load_weights(model, self.init_record()["path"]).train()
+            load_weights(model, self.init_path()).train()
         return model
 
-    def init_record(self) -> dict:
-        """The `init_from` model's config (and its path), checked to be this run's kind of generator."""
+    def init_path(self) -> Path:
+        """The `init_from` model's weights, checked by its config to be this run's kind of generator."""
         from ..files import CheckpointError, read_config
 
         path = Path(self.config.init_from)
@@ -150,7 +150,7 @@ class ColorizationMethod(Method):
         if theirs != (self.arch(), self.output()):
             raise CheckpointError(f"{path} is a generator of {theirs[1]} on {theirs[0]}; this run trains one of "
                                   f"{self.output()} on {self.arch()}: give --arch {theirs[0]}")
-        return {**record, "path": path.with_suffix(".safetensors")}
+        return path.with_suffix(".safetensors")
 
     def encoder_is_pretrained(self) -> bool:
         c = self.config

@@ -360,11 +360,14 @@ def test_the_choosing_script_states_its_rule_measures_every_render_size_and_bund
         import choose_photo_model as choosing
     finally:
         sys.path.remove(str(benchmarks))
+    now = {"psnr_gain_db": 0.3, "colorfulness_ratio": 0.4}
     rows = [{"psnr_gain_db": 1.2, "colorfulness_ratio": 0.5}, {"psnr_gain_db": 1.0, "colorfulness_ratio": 0.7},
-            {"psnr_gain_db": 0.5, "colorfulness_ratio": 0.9}]
-    assert choosing.choose(rows) is rows[1]  # the most colour among those at +1.0 dB or more
-    below = [{"psnr_gain_db": 0.2, "colorfulness_ratio": 0.9}, {"psnr_gain_db": 0.8, "colorfulness_ratio": 0.3}]
-    assert choosing.choose(below) is below[1]  # none reaches +1.0 dB: the most PSNR
+            {"psnr_gain_db": 0.5, "colorfulness_ratio": 0.9}, {"psnr_gain_db": 1.5, "colorfulness_ratio": 0.3}]
+    assert choosing.choose(rows, now) is rows[1]  # the most colour among the better ones at +1.0 dB or more
+    below = [{"psnr_gain_db": 0.2, "colorfulness_ratio": 0.95}, {"psnr_gain_db": 0.8, "colorfulness_ratio": 0.3},
+             {"psnr_gain_db": 0.4, "colorfulness_ratio": 0.6}, {"psnr_gain_db": 0.9, "colorfulness_ratio": 0.5}]
+    assert choosing.choose(below, now) is below[2]  # none reaches +1.0 dB: the most colour of those better on both
+    assert choosing.choose(below[:2], now) is None  # each worse on one count: nothing
     import shutil
 
     for suffix in (".safetensors", ".json"):  # the model bundled now: the same weights, so not beaten at its own size
@@ -379,7 +382,7 @@ def test_the_choosing_script_states_its_rule_measures_every_render_size_and_bund
     assert [r["render_size"] for r in measured] == [32, 32]  # the current model at its own size, then each size
     assert measured[0]["sets"] == measured[1]["sets"]
     assert measured[0]["sets"]["imagenette-val"]["n_photos"] == 4 and measured[0]["sets"]["everyday"]["n_photos"] == 5
-    assert "NOT better than the bundled model" in result.stdout and not (tmp_path / "photo.safetensors").exists()
+    assert "chosen by the rule: none" in result.stdout and not (tmp_path / "photo.safetensors").exists()
 
 
 def test_a_bundled_render_size_is_predicts_default_for_that_model(checkpoint, tmp_path):

@@ -282,7 +282,7 @@ def write_report(out: Path, records: list[dict], profile: Profile, seeds, data: 
         "## Training time per run",
         "",
         "Sum of the epoch times in the run's history.csv files (all calls, a resumed run included), "
-        "and the wall time this call spent on it (training if needed, export, evaluation):",
+        "and the wall time this call spent on it (training if needed, and export; its evaluation is not counted):",
         "",
         *[f"- `{project_path(run)}`: {training_seconds(Path(run)) / 60:.1f} min of epochs; this call {seconds / 60:.1f} min"
           for run, seconds in timings.items()],

@@ -171,3 +171,27 @@ def test_a_bundled_temperature_is_predicts_default_for_that_model(classify_model
     original = Colorizer.from_checkpoint(classify_model, device="cpu")
     same = np.abs(np.array(colorizer.colorize(photo())).astype(int) - np.array(original.colorize(photo(), 0.6))).max()
     assert same <= 2  # the fp16 copy decodes as the original does at that temperature
+
+
+def test_classify_starts_from_a_regressor_of_ab_all_but_its_output_layer(prepared, classify_model, tmp_path):
+    from nogancolor.files import CheckpointError
+    from nogancolor.methods.classify import ClassifyConfig, ClassifyMethod
+    from nogancolor.methods.unet import UNetConfig, UNetMethod
+    from nogancolor.models import load_generator
+    from nogancolor.train.run import run_training
+
+    small = dict(data=str(prepared), base=8, epochs=1, bs=8, n_train=16, n_val=8)
+    run_training(UNetMethod(UNetConfig(**small), tmp_path / "ab"), progress=False)
+    regressor = tmp_path / "ab" / "model.safetensors"
+    theirs = load_generator(regressor)[0].state_dict()
+    method = ClassifyMethod(ClassifyConfig(**small, init_from=str(regressor)), tmp_path / "bins")
+    method.build(method.dataloaders())
+    mine = method.head.net.state_dict()
+    head = [k for k in mine if mine[k].shape != theirs[k].shape]
+    assert len(head) == 2 and mine[head[0]].shape[0] == len(method.bins)  # the output conv's weight and bias
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine if k not in head)
+    assert method.head.net.training
+
+    with pytest.raises(CheckpointError, match="is a generator of bins; this run trains one of ab, which starts from "
+                                              "a generator of ab only"):
+        UNetMethod(UNetConfig(**small, init_from=str(classify_model)), tmp_path / "back").generator_at((32, 32))

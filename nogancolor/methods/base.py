@@ -34,9 +34,13 @@ ENCODER_HELP = ("DynamicUnet: start its encoder from a gray-image classifier of 
                 "(`train classifier --arch resnet18 --gray`).")
 DEOLDIFY_HELP = ("DynamicUnet: build it as DeOldify builds its generator (self-attention, spectral norm, blur); "
                  "--no-deoldify: fastai's plain DynamicUnet.")
+# an export of one output can start a run of another: an ab regressor's encoder and decoder
+# know where colour goes, and a bins generator keeps them under a fresh output layer
+HEAD_SWAPS = {("ab", "bins")}
 INIT_FROM_HELP = ("Start the whole generator from an exported model (the model.safetensors of a run with the same "
-                  "--arch and width) and fine-tune it on this --data: its encoder learns at a tenth of the rate "
-                  "from the first epoch, since its decoder is trained already.")
+                  "--arch and width) and fine-tune it on this --data: its encoder learns at a tenth of the "
+                  "rate from the first epoch, since its decoder is trained already. `train classify` can "
+                  "start from a generator of ab: all of it but the output layer.")
 
 
 @dataclass(frozen=True)
@@ -125,9 +129,10 @@ class ColorizationMethod(Method):
         """The generator before training: the small U-Net, or a DynamicUnet for `img_size` with
         ImageNet (`pretrained`) or gray-image classifier (`encoder`) weights in its encoder; all
         of it from an exported generator with `init_from`."""
-        from ..files import load_weights
+        from ..files import load_weights, read_config
         from ..models import build_generator
         from ..models.dynamic import load_encoder
+        from ..models.generator import load_all_but_head
 
         c = self.config
         model = build_generator(c.arch, img_size=img_size, pretrained=c.pretrained and not c.init_from,
@@ -137,7 +142,11 @@ class ColorizationMethod(Method):
                 raise ValueError("--encoder fills a DynamicUnet's encoder: give --arch resnet18 (or the classifier's arch)")
             load_encoder(model, Path(c.encoder))
         if c.init_from:
-            load_weights(model, self.init_path()).train()
+            path = self.init_path()
+            if read_config(path).get("output", "ab") == self.output():
+                load_weights(model, path).train()
+            else:  # ab -> bins: all but the output layer, which starts afresh
+                load_all_but_head(model.net, path).train()
         return model
 
     def init_path(self) -> Path:
@@ -147,9 +156,14 @@ class ColorizationMethod(Method):
         path = Path(self.config.init_from)
         record = read_config(path)
         theirs = (record["arch"], record.get("output", "ab"))
-        if theirs != (self.arch(), self.output()):
+        mine = (self.arch(), self.output())
+        if theirs[0] != mine[0]:
             raise CheckpointError(f"{path} is a generator of {theirs[1]} on {theirs[0]}; this run trains one of "
-                                  f"{self.output()} on {self.arch()}: give --arch {theirs[0]}")
+                                  f"{mine[1]} on {mine[0]}: give --arch {theirs[0]}")
+        if theirs[1] != mine[1] and (theirs[1], mine[1]) not in HEAD_SWAPS:
+            sources = " or ".join([mine[1], *(a for a, b in sorted(HEAD_SWAPS) if b == mine[1])])
+            raise CheckpointError(f"{path} is a generator of {theirs[1]}; this run trains one of {mine[1]}, which "
+                                  f"starts from a generator of {sources} only")
         return path.with_suffix(".safetensors")
 
     def encoder_is_pretrained(self) -> bool:

@@ -45,6 +45,26 @@ def build_generator(arch: str = SMALL_ARCH, img_size=(32, 32), pretrained: bool 
 
 
 
+def load_all_but_head(net: nn.Module, path: Path) -> nn.Module:
+    """Fill `net` from an exported generator of the same architecture whose output layer differs
+    (another number of channels): every tensor but that layer's weight and bias, which keep their
+    fresh initialisation; -> `net` in eval mode. Refuses, in words, weights that differ anywhere else."""
+    import safetensors.torch
+
+    from ..files import CheckpointError
+
+    theirs = safetensors.torch.load_file(str(Path(path).with_suffix(".safetensors")))
+    mine = net.state_dict()
+    differ = sorted(k for k in mine if k not in theirs or theirs[k].shape != mine[k].shape)
+    name, layer = [(n, m) for n, m in net.named_modules() if any(True for _ in m.parameters(recurse=False))][-1]
+    head = {f"{name}.{k}" for k in layer.state_dict()}
+    if not set(differ) <= head or set(theirs) != set(mine):
+        raise CheckpointError(f"{path} does not fit this generator beyond its output layer "
+                              f"({len(differ)} tensors differ: {', '.join(differ[:3])}...)")
+    net.load_state_dict({**mine, **{k: v.to(mine[k].dtype) for k, v in theirs.items() if k not in head}})
+    return net.eval()
+
+
 def load_generator(path: Path) -> tuple[nn.Module, dict]:
     """-> (model in eval mode, its model.json) from an exported generator (.safetensors or .json path)."""
     config = read_config(path)

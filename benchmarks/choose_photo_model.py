@@ -2,9 +2,10 @@
 on held-out photos at full size through predict's render path, and bundle the choice.
 
     python benchmarks/choose_photo_model.py runs/a/model.safetensors runs/b/model.safetensors \\
-        --render-sizes 64,96,128,192,256 [--temperatures 1,0.6,0.38] [--bundle --command "how it was trained"]
+        --render-sizes 64,96,128,192,256 [--temperatures 1,0.6,0.38] [--vividness 1,0.5,0] [--bundle --command "..."]
 
-A colour-classification model (`train classify`) is measured at each of `--temperatures` too.
+A colour-classification model (`train classify`) is measured at each of `--temperatures` and
+`--vividness` (the share of its training's class rebalancing the decoding keeps) too.
 
 Sets (each photo made gray, colorized by `Colorizer` as `nogancolor predict` does, and scored
 against its original; none was seen in training):
@@ -31,6 +32,7 @@ beat the bundled model: a rule that picked the grayest candidate and bundled non
 
 import argparse
 import json
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +132,8 @@ def main():
     ap.add_argument("models", type=Path, nargs="+")
     ap.add_argument("--render-sizes", default="64,96,128,192,256")
     ap.add_argument("--temperatures", default="1,0.6,0.38", help="for colour-classification models")
+    ap.add_argument("--vividness", default="1", help="for colour-classification models exported with their "
+                    "rebalancing weights")
     ap.add_argument("--n", type=int, default=500, help="photos per folder set")
     ap.add_argument("--imagenette", type=Path, default=Path("data/imagenette-128/val"))
     ap.add_argument("--tinyimagenet", type=Path, default=Path("data/tinyimagenet-64/val"))
@@ -144,17 +148,21 @@ def main():
             "tinyimagenet-val": folder_photos(args.tinyimagenet, args.n), "everyday": (everyday_photos(), None)}
     sizes = [int(s) for s in args.render_sizes.split(",")]
     temperatures = [float(t) for t in args.temperatures.split(",")]
+    vividness = [float(v) for v in args.vividness.split(",")]
     cpu = f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     print(f"{cpu}; photos per set: " + ", ".join(f"{k} {len(v[0])}" for k, v in sets.items()))
-    print("\n| model | render size | T | " + " | ".join(f"{s}: colourfulness / truth, PSNR over gray" for s in sets) +
-          " | ImageNet-Lite FD (imagenette, tiny) | ImageNet top-1 (imagenette, tiny) |\n|---|---|---|" + "---|" * (len(sets) + 2))
+    print("\n| model | render size | T | vividness | " + " | ".join(f"{s}: colourfulness / truth, PSNR over gray" for s in sets) +
+          " | ImageNet-Lite FD (imagenette, tiny) | ImageNet top-1 (imagenette, tiny) |\n|---|---|---|---|" + "---|" * (len(sets) + 2))
     rows = []
-    candidates = [(args.current, None, None)] + [
-        (model, size, t) for model in args.models for size in sizes
-        for t in (temperatures if Colorizer.from_checkpoint(model, device="cpu").default_temperature else [None])]
-    for model, size, t in candidates:
+    candidates = [(args.current, None, None, None)] + [
+        (model, size, t, v) for model in args.models for size in sizes
+        for t, v in (product(temperatures, vividness) if Colorizer.from_checkpoint(model, device="cpu").default_temperature
+                     else [(None, None)])]
+    for model, size, t, v in candidates:
         colorizer = Colorizer.from_checkpoint(model, device="cpu", render_size=size, temperature=t)
-        row = {"model": project_path(model), "render_size": colorizer.render_size, "temperature": t,
+        if v is not None:
+            colorizer.model.vividness = v
+        row = {"model": project_path(model), "render_size": colorizer.render_size, "temperature": t, "vividness": v,
                "sets": {name: measure(colorizer, photos, labels, judge) for name, (photos, labels) in sets.items()}}
         rows.append(row)
         cells = [f"{m['colorfulness_ratio']:.2f}x, {m['psnr_gain_db']:+.2f} dB" for m in row["sets"].values()]
@@ -162,7 +170,8 @@ def main():
         cells += [", ".join(f"{m['imagenet_lite_fd']:.1f}" if "imagenet_lite_fd" in m else "-" for m in folders),
                   ", ".join(f"{m['imagenet_top1_colorized']:.3f}" if "imagenet_lite_fd" in m else "-" for m in folders)]
         label = "bundled now" if model == args.current else model.parent.name
-        print(f"| {label} | {colorizer.render_size} | {t or '-'} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {label} | {colorizer.render_size} | {t or '-'} | {'-' if v is None else v} | " + " | ".join(cells) + " |",
+              flush=True)
     for name in ("imagenette-val", "tinyimagenet-val"):
         m = rows[0]["sets"][name]
         if "imagenet_lite_fd" in m:
@@ -178,17 +187,17 @@ def main():
     chosen = choice["row"]
     mine = chosen["sets"]["imagenette-val"]
     print(f"\nchosen by the rule: {chosen['model']} at render size {chosen['render_size']}"
-          + (f", temperature {chosen['temperature']}" if chosen["temperature"] else "")
+          + (f", temperature {chosen['temperature']}, vividness {chosen['vividness']}" if chosen["temperature"] else "")
           + " (better than the bundled model on both counts on imagenette-val)")
     if args.bundle:
         card = {"trained_with": args.command, "machine": cpu, "render_size_rule": __doc__.split("THE RULE")[1].strip(),
                 "metrics_full_size": dict(chosen["sets"]["imagenette-val"],
                                           set=f"{mine['n_photos']} Imagenette val photos (128 px) through predict"),
                 "metrics_by_set": chosen["sets"],
-                "render_sizes": {str(r["render_size"]) + (f" T {r['temperature']}" if r["temperature"] else ""): r["sets"]
+                "render_sizes": {str(r["render_size"]) + (f" T {r['temperature']} V {r['vividness']}" if r["temperature"] else ""): r["sets"]
                                  for r in rows if r["model"] == chosen["model"]}}
         path = bundle(Path(chosen["model"]), card, args.dest, render_size=chosen["render_size"],
-                      temperature=chosen["temperature"])
+                      temperature=chosen["temperature"], vividness=chosen["vividness"])
         print(f"bundled: {path}")
 
 

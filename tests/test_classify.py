@@ -61,6 +61,26 @@ def test_the_annealed_mean_at_t1_is_the_distributions_mean_and_goes_to_the_mode(
             annealed_mean(logits, centers, bad)
 
 
+def test_vividness_undoes_the_rebalancing_weights_at_decoding():
+    torch.manual_seed(0)
+    logits, centers = torch.randn(2, 3, 2, 2), torch.tensor([[-40.0, 0.0], [0.0, 30.0], [50.0, 50.0]])
+    log_w = [0.7, -0.4, 1.2]
+    head = BinsAsAB(torch.nn.Identity(), 3, temperature=1.0, log_weights=log_w)
+    head.centers.copy_(centers)
+    assert torch.equal(head(logits), annealed_mean(logits, centers, 1.0))  # vividness 1: as trained
+    head.vividness = 0  # the posterior: the trained distribution divided by the weights, normalised
+    q = torch.softmax(logits, 1) / torch.tensor(log_w).exp().view(1, 3, 1, 1)
+    posterior_mean = torch.einsum("nqhw,qc->nchw", q / q.sum(1, keepdim=True), centers) / AB_SCALE
+    assert torch.allclose(head(logits), posterior_mean, atol=1e-6)
+    head.vividness = 0.5
+    half = annealed_mean(logits - 0.5 * torch.tensor(log_w).view(1, 3, 1, 1), centers, 0.6)
+    assert torch.allclose(head(logits, 0.6), half, atol=1e-6)
+    with pytest.raises(ValueError, match=r"vividness 1.5 is not in \[0, 1\]"):
+        head.vividness = 1.5
+    with pytest.raises(ValueError, match="exported without its rebalancing weights"):
+        BinsAsAB(torch.nn.Identity(), 3).vividness = 0.5
+
+
 def test_the_prior_is_stored_beside_the_split_and_counted_again_for_a_new_split(prepared, tmp_path):
     import shutil
 
@@ -100,12 +120,19 @@ def test_train_classify_exports_its_distribution_head(classify_model):
     assert isinstance(model, BinsAsAB) and model.temperature == 0.38
     assert model.net(torch.zeros(1, 1, 32, 32)).shape == (1, config["bins"]["n"], 32, 32)
     assert (model.centers.abs().sum(1) > 0).all()  # the bin centres travel in the weights
+    assert len(config["arch_kwargs"]["log_weights"]) == config["bins"]["n"] and model.vividness == 1
+    model.vividness = 0  # the rebalancing weights travel in model.json
+    l_norm = torch.rand(1, 1, 32, 32) * 2 - 1
+    assert not torch.allclose(model(l_norm), load_generator(classify_model)[0](l_norm))
     sweep = config["temperature_sweep"]
     assert [p["T"] for p in sweep["points"]] == [1.0, 0.75, 0.6, 0.5, 0.38, 0.3, 0.2]
     exported = next(p for p in sweep["points"] if p["T"] == 0.38)  # the default T is the exported model's val PSNR
     assert exported["psnr"] == pytest.approx(config["metrics"]["val_psnr"], abs=1e-3)
     assert sweep["val_psnr_gray_output"] == pytest.approx(config["metrics"]["val_psnr_gray_output"], abs=1e-3)
     assert (classify_model.parent / "temperature_sweep.png").stat().st_size > 1000
+    vivid = config["vividness_sweep"]["points"]
+    assert [(p["T"], p["vividness"]) for p in vivid] == [(0.38, v) for v in (1.0, 0.75, 0.5, 0.25, 0.0)]
+    assert vivid[0]["psnr"] == exported["psnr"]  # the same decoding, measured once
 
 
 def photo() -> Image.Image:
@@ -147,6 +174,16 @@ def test_predict_takes_a_temperature_and_refuses_a_bad_one_in_one_line(classify_
         assert refused.exit_code == 1 and refused.output.strip().count("\n") == 0 and "is not positive" in refused.output
     refused = runner.invoke(cli_app, ["train", "classify", "--data", str(prepared), "--temperature", "0"])
     assert refused.exit_code == 1 and "is not positive" in refused.output and refused.output.strip().count("\n") == 0
+    out = {}
+    for vividness in ("0", "1"):
+        out[vividness] = tmp_path / f"v{vividness}.png"
+        done = runner.invoke(cli_app, ["predict", str(tmp_path / "photo.png"), "--model", str(classify_model),
+                                       "--vividness", vividness, "-o", str(out[vividness])])
+        assert done.exit_code == 0 and f"vividness {vividness}" in done.output, done.output
+    assert np.array(Image.open(out["0"])).tolist() != np.array(Image.open(out["1"])).tolist()
+    refused = runner.invoke(cli_app, ["predict", str(tmp_path / "photo.png"), "--model", str(classify_model),
+                                      "--vividness", "1.5"])
+    assert refused.exit_code != 0 and refused.output.strip().count("\n") <= 1 and "1.5" in refused.output
 
 
 def test_a_temperature_for_a_model_without_a_distribution_is_refused(prepared, tmp_path):
@@ -158,6 +195,9 @@ def test_a_temperature_for_a_model_without_a_distribution_is_refused(prepared, t
     refused = CliRunner().invoke(cli_app, ["predict", str(tmp_path / "photo.png"), "--model",
                                            str(tmp_path / "unet" / "model.safetensors"), "--temperature", "0.5"])
     assert refused.exit_code == 1 and "applies to colour-classification models" in refused.output
+    refused = CliRunner().invoke(cli_app, ["predict", str(tmp_path / "photo.png"), "--model",
+                                           str(tmp_path / "unet" / "model.safetensors"), "--vividness", "0.5"])
+    assert refused.exit_code == 1 and "--vividness applies to colour-classification models" in refused.output
     assert Path(tmp_path / "photo_color.png").exists() is False
 
 
@@ -171,6 +211,12 @@ def test_a_bundled_temperature_is_predicts_default_for_that_model(classify_model
     original = Colorizer.from_checkpoint(classify_model, device="cpu")
     same = np.abs(np.array(colorizer.colorize(photo())).astype(int) - np.array(original.colorize(photo(), 0.6))).max()
     assert same <= 2  # the fp16 copy decodes as the original does at that temperature
+    path = bundled.bundle(classify_model, {"metrics": {}}, tmp_path / "vivid.safetensors", temperature=0.6, vividness=0.3)
+    assert Colorizer.from_checkpoint(path, device="cpu").model.vividness == 0.3
+    original.model.vividness = 0.3
+    same = np.abs(np.array(Colorizer.from_checkpoint(path, device="cpu").colorize(photo())).astype(int)
+                  - np.array(original.colorize(photo(), 0.6))).max()
+    assert same <= 2
 
 
 def test_classify_starts_from_a_regressor_of_ab_all_but_its_output_layer(prepared, classify_model, tmp_path):

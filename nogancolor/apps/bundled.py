@@ -41,11 +41,11 @@ def describe(config: dict) -> str:
 
 
 def bundle(run_model: Path, card: dict, dest: Path | None = None, render_size: int | None = None,
-           temperature: float | None = None) -> Path:
+           temperature: float | None = None, vividness: float | None = None) -> Path:
     """Write the trained generator at `run_model` into the package in fp16, with its model.json
     and `card` (data, command, seed, machine, metrics) under "card"; `render_size` (and for a
-    colour-classification model `temperature`): the one measured best for it, predict's default
-    for it. Refused above MAX_BYTES."""
+    colour-classification model `temperature` and `vividness`): the one measured best for it,
+    predict's default for it. Refused above MAX_BYTES."""
     import torch
 
     from ..models import load_generator
@@ -59,6 +59,8 @@ def bundle(run_model: Path, card: dict, dest: Path | None = None, render_size: i
         config["render_size"] = render_size
     if temperature:
         model.temperature = config["arch_kwargs"]["temperature"] = temperature
+    if vividness is not None:
+        model.vividness = config["arch_kwargs"]["vividness"] = vividness
     save_weights(model.to(torch.float16), dest, {**config, "card": card})
     size = dest.stat().st_size
     if size > MAX_BYTES:

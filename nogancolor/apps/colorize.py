@@ -66,7 +66,7 @@ class Colorizer:
     """A trained generator ready for any image: `Colorizer.from_checkpoint(path).colorize(img)`."""
 
     def __init__(self, model: torch.nn.Module, config: dict, device=None, render_size: int | None = None,
-                 temperature: float | None = None):
+                 temperature: float | None = None, vividness: float | None = None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model, self.config = model.to(self.device).eval(), config
         self.render_size = render_size or default_render_size(config)
@@ -74,12 +74,17 @@ class Colorizer:
             raise ValueError(f"render size {self.render_size} is not a multiple of 32 (the U-Net halves it five times)")
         self.check_temperature(temperature)
         self.temperature = temperature
+        if vividness is not None:
+            if self.default_temperature is None:
+                raise ValueError(f"--vividness applies to colour-classification models (`train classify`); this "
+                                 f"{self.name} model predicts one colour per pixel")
+            self.model.vividness = vividness
 
     @classmethod
     def from_checkpoint(cls, path: Path, device=None, render_size: int | None = None,
-                        temperature: float | None = None) -> "Colorizer":
+                        temperature: float | None = None, vividness: float | None = None) -> "Colorizer":
         model, config = load_generator(path)
-        return cls(model, config, device, render_size, temperature)
+        return cls(model, config, device, render_size, temperature, vividness)
 
     @property
     def default_temperature(self) -> float | None:

@@ -10,6 +10,9 @@ MODEL_HELP = ("An exported model.safetensors (default: the best trained under ru
               "thumbnail ones; NoGAN, then U-Net, then DCGAN - else the photo model bundled with nogancolor).")
 TEMPERATURE_HELP = ("Colour-classification models (`train classify`): the annealed-mean temperature, lower for more "
                     "vivid colour, 1 for the colour distribution's mean (default: the model's own).")
+VIVIDNESS_HELP = ("Colour-classification models: the share of their training's class rebalancing the decoding "
+                  "keeps, from 1 (as trained: vivid, rarer colours) to 0 (undone: safer colour, closer to the "
+                  "truth on average) (default: the model's own).")
 RENDER_HELP = ("Working resolution the model sees, a multiple of 32 (default: the one its card measured best, else "
                "its training size). Colour is upsampled and joined with the full-resolution L.")
 
@@ -25,6 +28,7 @@ class PredictConfig:
     model: str | None = setting(None, MODEL_HELP)
     render_size: int | None = setting(None, RENDER_HELP)
     temperature: float | None = setting(None, TEMPERATURE_HELP)
+    vividness: float | None = setting(None, VIVIDNESS_HELP, min=0.0, max=1.0)
     compare: bool = setting(False, "Write gray input | colour side by side.")
     smooth: float = setting(0.0, "Videos: weight of the previous frame's colour (0 = off; 0.5 calms flicker).",
                             min=0.0, max=0.99)

@@ -56,7 +56,7 @@ def predict(source: Path, output: Path | None = None, config: PredictConfig = Pr
     bundled = model is None
     model = model or bundled_model()
     colorizer = Colorizer.from_checkpoint(model, device=config.device, render_size=config.render_size,
-                                          temperature=config.temperature)
+                                          temperature=config.temperature, vividness=config.vividness)
     todo = pairs if config.overwrite or not Path(source).is_dir() else still_to_do(pairs)
     images = [(src, dst) for src, dst in todo if not is_video(src)]
     failures = colorize_images(colorizer, images, compare=config.compare, batch_size=config.batch_size, progress=progress)
@@ -75,7 +75,8 @@ def predict(source: Path, output: Path | None = None, config: PredictConfig = Pr
              f"{model} ({describe(colorizer.config)})")
     target = Path(output) if output else (pairs[0][1] if len(pairs) == 1 else pairs[0][1].parent)
     temperature = colorizer.temperature or colorizer.default_temperature
-    about += f"; render size {colorizer.render_size}" + (f", temperature {temperature:g}" if temperature else "")
+    about += f"; render size {colorizer.render_size}" + (
+        f", temperature {temperature:g}, vividness {colorizer.model.vividness:g}" if temperature else "")
     return Predicted(model, bundled, about, len(pairs),
                      len(todo) - len(failures), len(pairs) - len(todo), target, failures)
 

@@ -78,16 +78,17 @@ def joint_phase_curves(history: Path, chosen: int, val_every: int, psnr_floor: f
     return save_figure(fig, path)
 
 
-def colour_against_psnr(points: list[dict], gray_psnr: float, path: Path, title: str, label: str = "T") -> Path:
-    """One line of (PSNR, colourfulness / truth's) points, each named by its `label` value (a
-    decoding temperature, a setting): where along the colour / PSNR trade a method can sit,
-    with the gray input's PSNR and the truth's colourfulness marked."""
+def colour_against_psnr(lines: dict[str, tuple[list[dict], str]], gray_psnr: float, path: Path, title: str) -> Path:
+    """Lines of (PSNR, colourfulness / truth's) points, {name: (points, key)}, each point named by
+    its `key` value (a decoding temperature, a setting): where along the colour / PSNR trade a
+    method can sit, with the gray input's PSNR and the truth's colourfulness marked."""
     fig = Figure(figsize=(6, 4.2))
     ax = fig.subplots()
-    ax.plot([p["psnr"] for p in points], [p["colourfulness_ratio"] for p in points], marker="o")
-    for p in points:
-        ax.annotate(f"{label} {p[label]:g}", (p["psnr"], p["colourfulness_ratio"]), fontsize=8,
-                    textcoords="offset points", xytext=(4, 4))
+    for name, (points, key) in lines.items():
+        ax.plot([p["psnr"] for p in points], [p["colourfulness_ratio"] for p in points], marker="o", label=name)
+        for p in points:
+            ax.annotate(f"{'V' if key == 'vividness' else key} {p[key]:g}", (p["psnr"], p["colourfulness_ratio"]),
+                        fontsize=8, textcoords="offset points", xytext=(4, 4))
     ax.axvline(gray_psnr, color="grey", linestyle=":", label="gray input's PSNR")
     ax.axhline(1.0, color="tab:green", linestyle="--", label="truth's colourfulness")
     ax.set(xlabel="val PSNR (dB)", ylabel="colourfulness / truth's", title=title)

@@ -12,6 +12,7 @@ from ..config import check_temperature, setting
 from .base import PHOTO_SUBSET, PRETRAINED_SUBSET, QUICK_SUBSET, ColorizationMethod, GeneratorConfig, register
 
 SWEEP = (1.0, 0.75, 0.6, 0.5, 0.38, 0.3, 0.2)  # temperatures the export measures on the val set
+VIVIDNESS_SWEEP = (1.0, 0.75, 0.5, 0.25, 0.0)  # and vividness, at the default temperature
 SWEEP_FIGURE = "temperature_sweep.png"
 
 
@@ -55,7 +56,10 @@ class ClassifyMethod(ColorizationMethod):
         return "bins"
 
     def generator_kwargs(self) -> dict:
-        return {**super().generator_kwargs(), "n_bins": len(self.bins), "temperature": self.config.temperature}
+        import numpy as np
+
+        return {**super().generator_kwargs(), "n_bins": len(self.bins), "temperature": self.config.temperature,
+                "log_weights": np.log(self.bins.weights).round(5).tolist()}
 
     def build(self, dls):
         import torch
@@ -79,31 +83,37 @@ class ClassifyMethod(ColorizationMethod):
         (its figure beside the run): what `predict --temperature` chooses between."""
         from ..evaluation.figures import colour_against_psnr
 
-        sweep, gray_psnr = temperature_sweep(learn.dls.valid, self.head, SWEEP)
-        colour_against_psnr(sweep, gray_psnr, self.out / SWEEP_FIGURE, f"{self.out.name}: decoding temperature")
+        t = self.config.temperature
+        sweep, gray_psnr = decoding_sweep(learn.dls.valid, self.head, [(s, 1.0) for s in SWEEP] +
+                                          [(t, v) for v in VIVIDNESS_SWEEP if v != 1])
+        by_t, by_v = sweep[:len(SWEEP)], [p for p in sweep if p["T"] == t]
+        colour_against_psnr({"temperature T (vividness 1)": (by_t, "T"), f"vividness (T {t:g})": (by_v, "vividness")},
+                            gray_psnr, self.out / SWEEP_FIGURE, f"{self.out.name}: decoding")
         return {"bins": {"n": len(self.bins), "bin_size": self.config.bin_size, "rebalance": self.config.rebalance,
-                         "temperature": self.config.temperature},
-                "temperature_sweep": {"val_psnr_gray_output": gray_psnr, "points": sweep}}
+                         "temperature": t},
+                "temperature_sweep": {"val_psnr_gray_output": gray_psnr, "points": by_t},
+                "vividness_sweep": {"val_psnr_gray_output": gray_psnr, "points": by_v}}
 
     @classmethod
     def figures(cls, run: Path) -> dict[str, tuple[Path, str]]:
         return {"temperature-sweep": (Path(run) / SWEEP_FIGURE,
-                                      "Colour classification decoded at several temperatures (val set; colourfulness "
-                                      "over the truth's against PSNR; the exported default is "
-                                      f"{ClassifyConfig.temperature})")}
+                                      "Colour classification decoded at several temperatures and vividness levels "
+                                      "(val set; colourfulness over the truth's against PSNR; the exported default is "
+                                      f"T {ClassifyConfig.temperature}, vividness 1)")}
 
 
-def temperature_sweep(dl, head, temperatures) -> tuple[list[dict], float]:
-    """-> ([{T, psnr, colourfulness_ratio}] per temperature, the gray output's PSNR) over a
-    DataLoader of (L, ab): the logits are computed once per batch and decoded at each T."""
+def decoding_sweep(dl, head, decodings) -> tuple[list[dict], float]:
+    """-> ([{T, vividness, psnr, colourfulness_ratio}] per (temperature, vividness) of
+    `decodings`, the gray output's PSNR) over a DataLoader of (L, ab): the logits are computed
+    once per batch and decoded at each; the head's own vividness is restored after."""
     import torch
 
     from ..color import model_to_rgb
     from ..evaluation.metrics import colorfulness, psnr
 
-    totals = {t: [0.0, 0.0] for t in temperatures}
+    totals = {d: [0.0, 0.0] for d in decodings}
     gray = truth_colour = n = 0.0
-    was_training = head.training
+    was_training, own = head.training, head.vividness
     head.eval()
     with torch.no_grad():
         for l_norm, ab_norm in dl:
@@ -111,10 +121,13 @@ def temperature_sweep(dl, head, temperatures) -> tuple[list[dict], float]:
             gray += psnr(model_to_rgb(l_norm, torch.zeros_like(ab_norm)), truth).sum().item()
             truth_colour += colorfulness(truth).sum().item()
             n += len(l_norm)
-            for t in temperatures:
+            for t, v in decodings:
+                head.vividness = v
                 rgb = model_to_rgb(l_norm, head.decode(logits, t))
-                totals[t][0] += psnr(rgb, truth).sum().item()
-                totals[t][1] += colorfulness(rgb).sum().item()
+                totals[t, v][0] += psnr(rgb, truth).sum().item()
+                totals[t, v][1] += colorfulness(rgb).sum().item()
     head.train(was_training)
-    points = [{"T": t, "psnr": p / n, "colourfulness_ratio": c / truth_colour} for t, (p, c) in totals.items()]
+    head.vividness = own
+    points = [{"T": t, "vividness": v, "psnr": p / n, "colourfulness_ratio": c / truth_colour}
+              for (t, v), (p, c) in totals.items()]
     return points, gray / n

@@ -89,16 +89,51 @@ def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: floa
 class BinsAsAB(nn.Module):
     """A generator of Q logits seen as a generator of scaled ab, like the others: its forward
     decodes by annealed mean at `temperature` (or the one given per call); the bin centres are a
-    buffer, so the exported weights carry them."""
+    buffer, so the exported weights carry them.
 
-    def __init__(self, net: nn.Module, n_bins: int, temperature: float = 0.38):
+    `vividness` is the share of the training's class rebalancing the decoding keeps. Trained on
+    rebalanced cross-entropy, the net learns the colour posterior times the rebalancing weights w
+    (its minimiser is q(c) ~ w(c) p(c | L)), so its logits less (1 - vividness) log w decode: at
+    1 as trained (Zhang et al.'s rare, vivid colours), at 0 the posterior itself, whose mean is
+    the least-squares colour (safer, more PSNR), without retraining. It needs `log_weights`,
+    log w per bin, which exports carry in model.json (older ones decode at 1 only)."""
+
+    def __init__(self, net: nn.Module, n_bins: int, temperature: float = 0.38, log_weights: list | None = None,
+                 vividness: float = 1.0):
         super().__init__()
         check_temperature(temperature)
         self.net, self.temperature = net, temperature
         self.register_buffer("centers", torch.zeros(n_bins, 2))
+        # not in the weights file: model.json keeps them, so exports without them still load
+        weights = torch.zeros(n_bins) if log_weights is None else torch.tensor(log_weights, dtype=torch.float32)
+        self.register_buffer("log_weights", weights[None, :, None, None], persistent=False)
+        self.undoable = log_weights is not None
+        self.vividness = vividness
+
+    @property
+    def vividness(self) -> float:
+        return self._vividness
+
+    @vividness.setter
+    def vividness(self, value: float) -> None:
+        check_vividness(value, self.undoable)
+        self._vividness = value
 
     def forward(self, l_norm: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
         return self.decode(self.net(l_norm), temperature)
 
     def decode(self, logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+        if self.vividness != 1:
+            logits = logits.float() - (1 - self.vividness) * self.log_weights
         return annealed_mean(logits, self.centers, self.temperature if temperature is None else temperature)
+
+
+def check_vividness(vividness: float, undoable: bool = True) -> None:
+    """The share of rebalancing kept at decoding lies in [0, 1]; below 1 only where the
+    rebalancing weights are known."""
+    if not 0 <= vividness <= 1:
+        raise ValueError(f"vividness {vividness} is not in [0, 1]; 1 decodes as trained (vivid), 0 undoes the "
+                         "class rebalancing (safer colour)")
+    if vividness != 1 and not undoable:
+        raise ValueError("this colour-classification model was exported without its rebalancing weights, so it "
+                         "decodes at vividness 1 only; export it again with this version")

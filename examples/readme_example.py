@@ -4,13 +4,13 @@ model bundled with the package (what `nogancolor predict` uses on a fresh clone)
 
     python examples/readme_example.py   # -> docs/example/real-photos.jpg, docs/example/render-size.jpg
     python examples/readme_example.py --compare bundled@64 runs/x/model.safetensors@128 --out look.jpg
-    python examples/readme_example.py --compare runs/classify/model.safetensors@96@0.6 --out look.jpg
+    python examples/readme_example.py --compare runs/classify/model.safetensors@96@0.6@0.5 --out look.jpg
 
 real-photos.jpg: gray input | colorized | original colour.
 render-size.jpg: the same photos colorized at several render sizes (`predict --render-size`, the
 working resolution the model sees), each with its colourfulness as a fraction of the original's.
---compare: gray input | each MODEL@RENDER_SIZE[@T] ("bundled" for the bundled model; T the decoding
-temperature of a colour-classification model) | original colour,
+--compare: gray input | each MODEL@RENDER_SIZE[@T[@V]] ("bundled" for the bundled model; T and V the
+decoding temperature and vividness of a colour-classification model) | original colour,
 on those photos and the night rocket, to look at candidate models side by side.
 """
 
@@ -81,11 +81,12 @@ def compare(specs: list[str], out: Path):
     """One sheet: the gray photos, each model at its render size, the originals."""
     colorizers, labels = [], []
     for spec in specs:
-        model, size, *temperature = spec.split("@")
+        model, size, *decoding = spec.split("@")
         path = bundled_model() if model == "bundled" else Path(model)
-        t = float(temperature[0]) if temperature else None
-        colorizers.append(Colorizer.from_checkpoint(path, device="cpu", render_size=int(size), temperature=t))
-        labels.append(f"{model if model == 'bundled' else path.parent.name} at {size} px" + (f", T {t:g}" if t else ""))
+        t, v = (float(decoding[i]) if len(decoding) > i else None for i in (0, 1))
+        colorizers.append(Colorizer.from_checkpoint(path, device="cpu", render_size=int(size), temperature=t, vividness=v))
+        labels.append(f"{model if model == 'bundled' else path.parent.name} at {size} px"
+                      + (f", T {t:g}" if t else "") + (f", V {v:g}" if v is not None else ""))
     truths = [Image.fromarray(getattr(skdata, name)()) for name in (*PHOTOS, "rocket")]
     rows = [[truth.convert("L").convert("RGB"), *(c.colorize(truth.convert("L")) for c in colorizers), truth]
             for truth in truths]
@@ -95,7 +96,7 @@ def compare(specs: list[str], out: Path):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--compare", nargs="+", metavar="MODEL@RENDER_SIZE[@T]", help="models to look at side by side")
+    ap.add_argument("--compare", nargs="+", metavar="MODEL@RENDER_SIZE[@T[@V]]", help="models to look at side by side")
     ap.add_argument("--out", type=Path, default=Path("docs/example"), help="a folder, or with --compare a .jpg file")
     args = ap.parse_args()
     compare(args.compare, args.out) if args.compare else main(args.out)

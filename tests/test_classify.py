@@ -140,7 +140,7 @@ def photo() -> Image.Image:
     return Image.fromarray(np.stack([xx * 3, yy * 5, 255 - xx * 3], -1).astype(np.uint8))
 
 
-def test_predict_and_serve_decode_an_exported_model_the_same_at_any_temperature(classify_model):
+def test_predict_and_serve_decode_an_exported_model_the_same_at_any_temperature_and_vividness(classify_model):
     import base64
     import io
 
@@ -160,6 +160,14 @@ def test_predict_and_serve_decode_an_exported_model_the_same_at_any_temperature(
     assert not (np.array(colorizer.colorize(photo(), 0.2)) == np.array(colorizer.colorize(photo(), 1.0))).all()
     refused = client.post("/api/colorize", params={"temperature": 0}, content=buffer.getvalue())
     assert refused.status_code == 400 and "is not positive" in refused.json()["detail"]
+    assert client.get("/api/models").json()[0]["vividness"] == 1.0
+    served = client.post("/api/colorize", params={"models": "classify", "temperature": 0.6, "vividness": 0.3},
+                         content=buffer.getvalue()).json()["results"][0]["image"]
+    served = np.array(Image.open(io.BytesIO(base64.b64decode(served.split(",", 1)[1]))).convert("RGB"))
+    assert (served == np.array(colorizer.colorize(photo(), 0.6, 0.3))).all()
+    assert colorizer.model.vividness == 1.0  # per call: the shared model's own setting is untouched
+    refused = client.post("/api/colorize", params={"vividness": 1.5}, content=buffer.getvalue())
+    assert refused.status_code == 400 and "is not in [0, 1]" in refused.json()["detail"]
 
 
 def test_predict_takes_a_temperature_and_refuses_a_bad_one_in_one_line(classify_model, tmp_path, prepared):

@@ -132,7 +132,7 @@ def test_page_end_to_end_in_headless_chromium(app, tmp_path):
         assert "MB limit" in browser.find_element(By.ID, "error").text
 
 
-def test_the_page_has_a_temperature_slider_for_a_colour_classification_model(prepared, tmp_path):
+def test_the_page_has_temperature_and_vividness_sliders_for_a_colour_classification_model(prepared, tmp_path):
     from selenium.webdriver.common.by import By
 
     from nogancolor.methods.classify import ClassifyConfig
@@ -146,6 +146,10 @@ def test_the_page_has_a_temperature_slider_for_a_colour_classification_model(pre
         assert slider.get_attribute("value") == "0.38" and browser.find_element(By.ID, "tvalue").text == "0.38"
         browser.execute_script("arguments[0].value = 0.9; arguments[0].dispatchEvent(new Event('input'))", slider)
         assert browser.find_element(By.ID, "tvalue").text == "0.9"
+        vividness = browser.find_element(By.ID, "vividness")  # the export carries its rebalancing weights
+        assert vividness.get_attribute("value") == "1" and browser.find_element(By.ID, "vividness-box").is_displayed()
+        browser.execute_script("arguments[0].value = 0.2; arguments[0].dispatchEvent(new Event('input'))", vividness)
+        assert browser.find_element(By.ID, "vvalue").text == "0.2"
         (tmp_path / "photo.png").write_bytes(png_bytes())
         browser.find_element(By.ID, "file").send_keys(str(tmp_path / "photo.png"))
         browser.find_element(By.ID, "go").click()
@@ -153,8 +157,8 @@ def test_the_page_has_a_temperature_slider_for_a_colour_classification_model(pre
         src = browser.find_elements(By.CSS_SELECTOR, "#results figure img")[1].get_attribute("src")
     shown = np.array(decode(src).convert("RGB"))
     photo = Image.open(io.BytesIO(png_bytes()))
-    assert (shown == np.array(colorizer.colorize(photo, 0.9))).all()  # the slider's temperature was used
-    assert not (shown == np.array(colorizer.colorize(photo))).all()
+    assert (shown == np.array(colorizer.colorize(photo, 0.9, 0.2))).all()  # the sliders' temperature and vividness
+    assert not (shown == np.array(colorizer.colorize(photo, 0.9))).all()
 
 
 def load_test_module():

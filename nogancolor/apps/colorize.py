@@ -20,6 +20,7 @@ from ..config import check_temperature
 from ..data.folder import to_rgb
 from ..files import atomic_write
 from ..models import load_generator
+from ..models.bins import check_vividness
 
 MAX_PIXELS = 40_000_000
 """Larger images are refused: full-resolution Lab in float32 takes about 60 bytes per pixel."""
@@ -75,9 +76,7 @@ class Colorizer:
         self.check_temperature(temperature)
         self.temperature = temperature
         if vividness is not None:
-            if self.default_temperature is None:
-                raise ValueError(f"--vividness applies to colour-classification models (`train classify`); this "
-                                 f"{self.name} model predicts one colour per pixel")
+            self.check_vividness(vividness)
             self.model.vividness = vividness
 
     @classmethod
@@ -98,41 +97,61 @@ class Colorizer:
                              f"{self.name} model predicts one colour per pixel")
 
     @property
+    def default_vividness(self) -> float | None:
+        """A colour-classification model's share of its rebalancing kept at decoding, where it can
+        be changed (None for other models and for exports without their rebalancing weights)."""
+        return self.model.vividness if getattr(self.model, "undoable", False) else None
+
+    def check_vividness(self, vividness: float | None) -> None:
+        if vividness is not None and self.default_temperature is None:
+            raise ValueError(f"--vividness applies to colour-classification models (`train classify`); this "
+                             f"{self.name} model predicts one colour per pixel")
+        if vividness is not None:
+            check_vividness(vividness, self.model.undoable)
+
+    @property
     def name(self) -> str:
         return self.config.get("method", "model")
 
-    def colorize(self, image, temperature: float | None = None) -> Image.Image:
+    def colorize(self, image, temperature: float | None = None, vividness: float | None = None) -> Image.Image:
         """A path, PIL image or array -> the colour RGB(A) PIL image at the input's size;
-        `temperature`: a colour-classification model's, for this call (default: the Colorizer's)."""
-        return self.colorize_many([image], temperature)[0]
+        `temperature`, `vividness`: a colour-classification model's, for this call (default: the
+        Colorizer's)."""
+        return self.colorize_many([image], temperature, vividness)[0]
 
-    def colorize_many(self, images: list, temperature: float | None = None) -> list[Image.Image]:
+    def colorize_many(self, images: list, temperature: float | None = None,
+                      vividness: float | None = None) -> list[Image.Image]:
         """Several images of any sizes; the model runs on them as one batch."""
         opened = [open_image(img) for img in images]
         rgb = [torch.from_numpy(np.array(img)).permute(2, 0, 1)[None] for img, _ in opened]
         out = []
-        for (_, alpha), colour in zip(opened, self.colorize_frames(rgb, temperature)):
+        for (_, alpha), colour in zip(opened, self.colorize_frames(rgb, temperature, vividness)):
             result = Image.fromarray(colour[0].permute(1, 2, 0).numpy())
             if alpha is not None:
                 result.putalpha(alpha)
             out.append(result)
         return out
 
-    def colorize_frames(self, frames: list[torch.Tensor], temperature: float | None = None) -> list[torch.Tensor]:
+    def colorize_frames(self, frames: list[torch.Tensor], temperature: float | None = None,
+                        vividness: float | None = None) -> list[torch.Tensor]:
         """uint8 (1|N, 3, H, W) tensors (each may have its own size) -> uint8 colour tensors."""
-        return [self.compose(l, ab) for l, ab in self.predict(frames, temperature)]
+        return [self.compose(l, ab) for l, ab in self.predict(frames, temperature, vividness)]
 
     @torch.no_grad()
-    def predict(self, frames: list[torch.Tensor], temperature: float | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def predict(self, frames: list[torch.Tensor], temperature: float | None = None,
+                vividness: float | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """uint8 RGB tensors -> per tensor (full-resolution scaled L, predicted scaled ab upsampled
         to full resolution); the model runs once, on all of them at the working resolution (a
-        colour-classification model decoded at `temperature`, else the Colorizer's, else its own)."""
+        colour-classification model decoded at `temperature` and `vividness`, else the Colorizer's,
+        else its own; per call, so threads sharing the model never race on its settings)."""
         l_full = [rgb_to_lab(f.to(self.device).float() / 255)[:, :1] / (L_MAX / 2) - 1 for f in frames]
         size = (self.render_size, self.render_size)
         small = torch.cat([F.interpolate(l, size=size, mode="bilinear", antialias=True, align_corners=False) for l in l_full])
         temperature = self.temperature if temperature is None else temperature
         self.check_temperature(temperature)
-        ab = self.model(small, **({} if temperature is None else {"temperature": temperature})).float()
+        self.check_vividness(vividness)
+        decoding = {k: v for k, v in (("temperature", temperature), ("vividness", vividness)) if v is not None}
+        ab = self.model(small, **decoding).float()
         ab = ab.split([len(l) for l in l_full])
         return [(l, F.interpolate(a, size=l.shape[-2:], mode="bilinear", align_corners=False)) for l, a in zip(l_full, ab)]
 

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..config import check_temperature
 from ..methods import by_preference
+from ..models.bins import check_vividness
 from .colorize import Colorizer, ImageError, open_image
 from .predict import find_model
 
@@ -77,20 +78,23 @@ def create_app(colorizers: dict[str, Colorizer], max_upload_mb: float = 20, work
     @app.get("/api/models")
     async def models():
         return [{"name": name, "method": c.name, "val_psnr": c.config.get("metrics", {}).get("val_psnr"),
-                 "temperature": c.default_temperature} for name, c in colorizers.items()]
+                 "temperature": c.default_temperature, "vividness": c.default_vividness}
+                for name, c in colorizers.items()]
 
-    def work(data: bytes, names: list[str], temperature: float | None) -> dict:
+    def work(data: bytes, names: list[str], temperature: float | None, vividness: float | None) -> dict:
         start = time.perf_counter()
         rgb, _ = open_image(io.BytesIO(data))
         results = [{"model": n, "image": png_data_url(colorizers[n].colorize(
-            rgb, temperature if colorizers[n].default_temperature else None))} for n in names]
+            rgb, temperature if colorizers[n].default_temperature else None,
+            vividness if colorizers[n].default_vividness is not None else None))} for n in names]
         state["seconds"] = 0.8 * state["seconds"] + 0.2 * (time.perf_counter() - start)
         return {"width": rgb.width, "height": rgb.height, "gray": png_data_url(rgb.convert("L")), "results": results}
 
     @app.post("/api/colorize")
-    async def colorize(request: Request, models: str = "", temperature: float | None = None):
-        """Colorize the uploaded image with the named models; `temperature` applies to the
-        colour-classification models among them (the others predict one colour per pixel)."""
+    async def colorize(request: Request, models: str = "", temperature: float | None = None,
+                       vividness: float | None = None):
+        """Colorize the uploaded image with the named models; `temperature` and `vividness` apply
+        to the colour-classification models among them (the others predict one colour per pixel)."""
         if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:
             raise HTTPException(413, f"the upload is larger than the {max_upload_mb:g} MB limit")
         names = [n for n in models.split(",") if n] or list(colorizers)[:1]
@@ -99,6 +103,7 @@ def create_app(colorizers: dict[str, Colorizer], max_upload_mb: float = 20, work
             raise HTTPException(400, f"unknown model {unknown[0]!r}; loaded: {', '.join(colorizers)}")
         try:
             check_temperature(temperature)
+            check_vividness(1.0 if vividness is None else vividness)
         except ValueError as e:
             raise HTTPException(400, str(e)) from e
         if state["admitted"] >= queue:  # checked and counted with no await between: one event loop
@@ -115,7 +120,8 @@ def create_app(colorizers: dict[str, Colorizer], max_upload_mb: float = 20, work
             if not data:
                 raise HTTPException(400, "no image received")
             try:
-                return await asyncio.get_running_loop().run_in_executor(pool, work, bytes(data), names, temperature)
+                return await asyncio.get_running_loop().run_in_executor(pool, work, bytes(data), names, temperature,
+                                                                  vividness)
             except ImageError as e:
                 raise HTTPException(400, str(e)) from e
         finally:

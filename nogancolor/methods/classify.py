@@ -105,7 +105,7 @@ class ClassifyMethod(ColorizationMethod):
 def decoding_sweep(dl, head, decodings) -> tuple[list[dict], float]:
     """-> ([{T, vividness, psnr, colourfulness_ratio}] per (temperature, vividness) of
     `decodings`, the gray output's PSNR) over a DataLoader of (L, ab): the logits are computed
-    once per batch and decoded at each; the head's own vividness is restored after."""
+    once per batch and decoded at each."""
     import torch
 
     from ..color import model_to_rgb
@@ -113,7 +113,7 @@ def decoding_sweep(dl, head, decodings) -> tuple[list[dict], float]:
 
     totals = {d: [0.0, 0.0] for d in decodings}
     gray = truth_colour = n = 0.0
-    was_training, own = head.training, head.vividness
+    was_training = head.training
     head.eval()
     with torch.no_grad():
         for l_norm, ab_norm in dl:
@@ -122,12 +122,10 @@ def decoding_sweep(dl, head, decodings) -> tuple[list[dict], float]:
             truth_colour += colorfulness(truth).sum().item()
             n += len(l_norm)
             for t, v in decodings:
-                head.vividness = v
-                rgb = model_to_rgb(l_norm, head.decode(logits, t))
+                rgb = model_to_rgb(l_norm, head.decode(logits, t, v))
                 totals[t, v][0] += psnr(rgb, truth).sum().item()
                 totals[t, v][1] += colorfulness(rgb).sum().item()
     head.train(was_training)
-    head.vividness = own
     points = [{"T": t, "vividness": v, "psnr": p / n, "colourfulness_ratio": c / truth_colour}
               for (t, v), (p, c) in totals.items()]
     return points, gray / n

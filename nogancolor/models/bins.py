@@ -119,12 +119,18 @@ class BinsAsAB(nn.Module):
         check_vividness(value, self.undoable)
         self._vividness = value
 
-    def forward(self, l_norm: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        return self.decode(self.net(l_norm), temperature)
+    def forward(self, l_norm: torch.Tensor, temperature: float | None = None,
+                vividness: float | None = None) -> torch.Tensor:
+        return self.decode(self.net(l_norm), temperature, vividness)
 
-    def decode(self, logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        if self.vividness != 1:
-            logits = logits.float() - (1 - self.vividness) * self.log_weights
+    def decode(self, logits: torch.Tensor, temperature: float | None = None,
+               vividness: float | None = None) -> torch.Tensor:
+        """Logits -> scaled ab at `temperature` and `vividness` (default: the module's own)."""
+        if vividness is None:
+            vividness = self.vividness
+        check_vividness(vividness, self.undoable)
+        if vividness != 1:
+            logits = logits.float() - (1 - vividness) * self.log_weights
         return annealed_mean(logits, self.centers, self.temperature if temperature is None else temperature)
 
 

@@ -159,9 +159,7 @@ def main():
         for t, v in (product(temperatures, vividness) if Colorizer.from_checkpoint(model, device="cpu").default_temperature
                      else [(None, None)])]
     for model, size, t, v in candidates:
-        colorizer = Colorizer.from_checkpoint(model, device="cpu", render_size=size, temperature=t)
-        if v is not None:
-            colorizer.model.vividness = v
+        colorizer = Colorizer.from_checkpoint(model, device="cpu", render_size=size, temperature=t, vividness=v)
         row = {"model": project_path(model), "render_size": colorizer.render_size, "temperature": t, "vividness": v,
                "sets": {name: measure(colorizer, photos, labels, judge) for name, (photos, labels) in sets.items()}}
         rows.append(row)

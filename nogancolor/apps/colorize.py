@@ -20,7 +20,6 @@ from ..config import check_temperature
 from ..data.folder import to_rgb
 from ..files import atomic_write
 from ..models import load_generator
-from ..models.bins import check_vividness
 
 MAX_PIXELS = 40_000_000
 """Larger images are refused: full-resolution Lab in float32 takes about 60 bytes per pixel."""
@@ -103,11 +102,11 @@ class Colorizer:
         return self.model.vividness if getattr(self.model, "undoable", False) else None
 
     def check_vividness(self, vividness: float | None) -> None:
+        """Refuse a vividness for a model without a distribution; its range, and whether the model
+        can undo its rebalancing, the model itself checks (models.bins.check_vividness)."""
         if vividness is not None and self.default_temperature is None:
             raise ValueError(f"--vividness applies to colour-classification models (`train classify`); this "
                              f"{self.name} model predicts one colour per pixel")
-        if vividness is not None:
-            check_vividness(vividness, self.model.undoable)
 
     @property
     def name(self) -> str:

@@ -103,7 +103,8 @@ def create_app(colorizers: dict[str, Colorizer], max_upload_mb: float = 20, work
             raise HTTPException(400, f"unknown model {unknown[0]!r}; loaded: {', '.join(colorizers)}")
         try:
             check_temperature(temperature)
-            check_vividness(1.0 if vividness is None else vividness)
+            if vividness is not None:
+                check_vividness(vividness)
         except ValueError as e:
             raise HTTPException(400, str(e)) from e
         if state["admitted"] >= queue:  # checked and counted with no await between: one event loop

@@ -48,6 +48,24 @@ def test_the_loss_is_the_weighted_cross_entropy_of_the_nearest_bin():
     assert RebalancedSoftCE(bins, k=5, sigma=5.0)(logits, ab).item() == pytest.approx(expected, rel=1e-5)
 
 
+def test_the_loss_over_a_batch_is_the_mean_of_every_pixels_own_soft_cross_entropy():
+    """Each pixel against its own targets, whatever the batch's layout: the dense reference builds
+    every pixel's soft target over all Q bins by brute-force distances."""
+    torch.manual_seed(0)
+    counts = np.zeros(len(grid_centers(10.0)))
+    counts[[200, 201, 222, 223, 245, 300]] = [5, 1, 3, 2, 8, 1]
+    bins = ColourBins(counts, 10.0, sigma=5.0, lam=0.5)
+    logits, ab = torch.randn(2, len(bins), 3, 4), torch.randn(2, 2, 3, 4) * 0.1
+    centers, total = torch.tensor(bins.centers, dtype=torch.float32), 0.0
+    for n, y, x in np.ndindex(2, 3, 4):
+        d2 = ((ab[n, :, y, x] * AB_SCALE - centers) ** 2).sum(1)
+        near = d2.argsort()[:3]
+        target = torch.zeros(len(bins)).index_put((near,), torch.softmax(-d2[near] / 50, 0))
+        log_p = torch.log_softmax(logits[n, :, y, x], 0)
+        total += -(target * log_p).sum() * bins.weights[near[0]]
+    assert RebalancedSoftCE(bins, k=3, sigma=5.0)(logits, ab).item() == pytest.approx(total.item() / 24, rel=1e-5)
+
+
 def test_the_annealed_mean_at_t1_is_the_distributions_mean_and_goes_to_the_mode():
     torch.manual_seed(0)
     logits, centers = torch.randn(2, 6, 3, 4), torch.randn(6, 2) * 40

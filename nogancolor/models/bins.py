@@ -55,10 +55,12 @@ def soft_encode(ab_norm: torch.Tensor, centers: torch.Tensor, k: int = 5, sigma:
     bin centres (CIE units, (Q, 2)) and Gaussian weights of its distance to them (sigma in CIE
     units), summing to 1; the nearest first."""
     ab = ab_norm.float().permute(0, 2, 3, 1).reshape(-1, 2) * AB_SCALE
-    d2 = (ab.pow(2).sum(1, keepdim=True) - 2 * ab @ centers.T + centers.pow(2).sum(1)).clamp(min=0)
-    d2, idx = d2.topk(min(k, len(centers)), dim=1, largest=False)
-    weights = torch.softmax(-d2 / (2 * sigma**2), dim=1)
-    return idx, weights
+    # |ab - c|^2 = |ab|^2 + (|c|^2 - 2 ab.c): the bracket ranks the bins in one matmul, and |ab|^2
+    # is added to the k kept only (half the training step went into the (pixels, Q) temporaries)
+    closeness, idx = torch.addmm(centers.pow(2).sum(1), ab, centers.T, alpha=-2).topk(
+        min(k, len(centers)), dim=1, largest=False)
+    d2 = (closeness + ab.pow(2).sum(1, keepdim=True)).clamp(min=0)
+    return idx, torch.softmax(-d2 / (2 * sigma**2), dim=1)
 
 
 class RebalancedSoftCE(nn.Module):
@@ -74,8 +76,10 @@ class RebalancedSoftCE(nn.Module):
     def forward(self, logits: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
         centers, weights = self.centers.to(logits.device), self.weights.to(logits.device)
         idx, target = soft_encode(ab_norm, centers, self.k, self.sigma)
-        log_p = F.log_softmax(logits.float(), dim=1).permute(0, 2, 3, 1).reshape(-1, len(centers))
-        return (-(log_p.gather(1, idx) * target).sum(1) * weights[idx[:, 0]]).mean()
+        n, _, h, w = logits.shape
+        idx, target = (t.view(n, h, w, -1).permute(0, 3, 1, 2) for t in (idx, target))  # (N,k,H,W), no copy
+        log_p = F.log_softmax(logits.float(), dim=1).gather(1, idx)  # the k bins' only: (N,Q,H,W) is never permuted
+        return (-(log_p * target).sum(1) * weights[idx[:, 0]]).mean()
 
 
 def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float) -> torch.Tensor:

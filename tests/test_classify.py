@@ -66,6 +66,25 @@ def test_the_loss_over_a_batch_is_the_mean_of_every_pixels_own_soft_cross_entrop
     assert RebalancedSoftCE(bins, k=3, sigma=5.0)(logits, ab).item() == pytest.approx(total.item() / 24, rel=1e-5)
 
 
+def test_at_a_stride_the_distribution_is_the_pooled_logits_against_the_pooled_truth_upsampled():
+    """Zhang et al.'s quarter resolution: the loss at stride 2 is the loss of 2x2-pooled logits and
+    ab; the decoding is the pooled logits' annealed mean, upsampled bilinearly to the input's size."""
+    torch.manual_seed(0)
+    counts = np.zeros(len(grid_centers(10.0)))
+    counts[[200, 201, 222, 223, 245]] = [5, 1, 3, 2, 8]
+    bins = ColourBins(counts, 10.0)
+    logits, ab = torch.randn(2, len(bins), 4, 6), torch.randn(2, 2, 4, 6) * 0.1
+    pooled = torch.nn.functional.avg_pool2d(logits, 2)
+    assert RebalancedSoftCE(bins, stride=2)(logits, ab).item() == pytest.approx(
+        RebalancedSoftCE(bins)(pooled, torch.nn.functional.avg_pool2d(ab, 2)).item(), rel=1e-6)
+    head = BinsAsAB(torch.nn.Identity(), len(bins), temperature=0.5, stride=2)
+    head.centers.copy_(torch.tensor(bins.centers))
+    coarse = annealed_mean(pooled, head.centers, 0.5)
+    assert coarse.shape == (2, 2, 2, 3)
+    expected = torch.nn.functional.interpolate(coarse, size=(4, 6), mode="bilinear", align_corners=False)
+    assert torch.allclose(head(logits), expected, atol=1e-6)
+
+
 def test_the_annealed_mean_at_t1_is_the_distributions_mean_and_goes_to_the_mode():
     torch.manual_seed(0)
     logits, centers = torch.randn(2, 6, 3, 4), torch.randn(6, 2) * 40
@@ -139,6 +158,7 @@ def test_train_classify_exports_its_distribution_head(classify_model):
     assert model.net(torch.zeros(1, 1, 32, 32)).shape == (1, config["bins"]["n"], 32, 32)
     assert (model.centers.abs().sum(1) > 0).all()  # the bin centres travel in the weights
     assert len(config["arch_kwargs"]["log_weights"]) == config["bins"]["n"] and model.vividness == 1
+    assert config["arch_kwargs"]["stride"] == model.stride == 1  # every pixel's distribution, by default
     model.vividness = 0  # the rebalancing weights travel in model.json
     l_norm = torch.rand(1, 1, 32, 32) * 2 - 1
     assert not torch.allclose(model(l_norm), load_generator(classify_model)[0](l_norm))
@@ -267,3 +287,18 @@ def test_classify_starts_from_a_regressor_of_ab_all_but_its_output_layer(prepare
     with pytest.raises(CheckpointError, match="is a generator of bins; this run trains one of ab, which starts from "
                                               "a generator of ab only"):
         UNetMethod(UNetConfig(**small, init_from=str(classify_model)), tmp_path / "back").generator_at((32, 32))
+
+
+def test_a_model_trained_at_a_stride_is_exported_and_decoded_at_it(prepared, tmp_path):
+    from nogancolor.methods.classify import ClassifyConfig, ClassifyMethod
+    from nogancolor.models import load_generator
+    from nogancolor.train.run import run_training
+
+    config = ClassifyConfig(data=str(prepared), base=8, epochs=1, bs=8, n_train=16, n_val=8, stride=4)
+    run_training(ClassifyMethod(config, tmp_path / "quarter"), progress=False)
+    model, record = load_generator(tmp_path / "quarter" / "model.safetensors")
+    assert record["arch_kwargs"]["stride"] == model.stride == 4
+    l_norm = torch.rand(1, 1, 32, 32) * 2 - 1
+    ab, logits = model(l_norm), model.net(l_norm)
+    coarse = annealed_mean(torch.nn.functional.avg_pool2d(logits, 4), model.centers, model.temperature)
+    assert torch.allclose(ab, torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bilinear"), atol=1e-5)

@@ -29,6 +29,9 @@ class ClassifyConfig(GeneratorConfig):
     rebalance: float = setting(0.5, "Class rebalancing lambda: pixel weights 1 / ((1 - lambda) p + lambda / Q) "
                                "against the training set's smoothed ab prior p over Q bins; 1 = no rebalancing "
                                "(Zhang et al.: 0.5).", min=0, max=1)
+    stride: int = setting(1, "Predict the colour distribution at 1/stride of the resolution, logits and targets "
+                          "stride x stride average-pooled, the ab upsampled bilinearly (Zhang et al.: 4); 1: every "
+                          "pixel.", min=1, max=8, added=True)
     temperature: float = setting(0.38, "Annealed-mean temperature: the exported model's default, which predict "
                                  "--temperature overrides; lower is more vivid, 1 is the distribution's mean (Zhang "
                                  "et al.: 0.38).")
@@ -59,7 +62,7 @@ class ClassifyMethod(ColorizationMethod):
         import numpy as np
 
         return {**super().generator_kwargs(), "n_bins": len(self.bins), "temperature": self.config.temperature,
-                "log_weights": np.log(self.bins.weights).round(5).tolist()}
+                "stride": self.config.stride, "log_weights": np.log(self.bins.weights).round(5).tolist()}
 
     def build(self, dls):
         import torch
@@ -72,7 +75,8 @@ class ClassifyMethod(ColorizationMethod):
         self.bins = ColourBins(ab_counts(c.data, c.split, c.bin_size).numpy(), c.bin_size, c.sigma, c.rebalance)
         self.head = self.generator(dls)  # the logits' generator behind its annealed mean (BinsAsAB)
         self.head.centers.copy_(torch.from_numpy(self.bins.centers))
-        return colorization_learner(dls, self.head.net, self.out, loss_func=RebalancedSoftCE(self.bins, c.neighbours, c.sigma),
+        loss = RebalancedSoftCE(self.bins, c.neighbours, c.sigma, c.stride)
+        return colorization_learner(dls, self.head.net, self.out, loss_func=loss,
                                     split_encoder=self.encoder_is_pretrained(), decode=self.head.decode)
 
     def exported_generator(self, learn):

@@ -65,16 +65,20 @@ def soft_encode(ab_norm: torch.Tensor, centers: torch.Tensor, k: int = 5, sigma:
 
 class RebalancedSoftCE(nn.Module):
     """Zhang et al.'s loss: cross-entropy of the Q logits (N,Q,H,W) against soft-encoded targets,
-    each pixel weighted by the rebalancing weight of its nearest bin; the mean over pixels."""
+    each pixel weighted by the rebalancing weight of its nearest bin; the mean over pixels. At
+    `stride` s > 1 the distribution is predicted at 1/s of the resolution (Zhang et al.: 4):
+    logits and the truth's ab are s x s average-pooled first, as BinsAsAB decodes them."""
 
-    def __init__(self, bins: ColourBins, k: int = 5, sigma: float = 5.0):
+    def __init__(self, bins: ColourBins, k: int = 5, sigma: float = 5.0, stride: int = 1):
         super().__init__()
-        self.k, self.sigma = k, sigma
+        self.k, self.sigma, self.stride = k, sigma, stride
         self.register_buffer("centers", torch.tensor(bins.centers, dtype=torch.float32))
         self.register_buffer("weights", torch.tensor(bins.weights, dtype=torch.float32))
 
     def forward(self, logits: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
         centers, weights = self.centers.to(logits.device), self.weights.to(logits.device)
+        if self.stride > 1:
+            logits, ab_norm = F.avg_pool2d(logits.float(), self.stride), F.avg_pool2d(ab_norm.float(), self.stride)
         idx, target = soft_encode(ab_norm, centers, self.k, self.sigma)
         n, _, h, w = logits.shape
         idx, target = (t.view(n, h, w, -1).permute(0, 3, 1, 2) for t in (idx, target))  # (N,k,H,W), no copy
@@ -100,13 +104,16 @@ class BinsAsAB(nn.Module):
     (its minimiser is q(c) ~ w(c) p(c | L)), so its logits less (1 - vividness) log w decode: at
     1 as trained (Zhang et al.'s rare, vivid colours), at 0 the posterior itself, whose mean is
     the least-squares colour (safer, more PSNR), without retraining. It needs `log_weights`,
-    log w per bin, which exports carry in model.json (older ones decode at 1 only)."""
+    log w per bin, which exports carry in model.json (older ones decode at 1 only).
+
+    `stride` s > 1 decodes the logits s x s average-pooled and upsamples the ab bilinearly: the
+    distribution at 1/s of the resolution, as RebalancedSoftCE trained it."""
 
     def __init__(self, net: nn.Module, n_bins: int, temperature: float = 0.38, log_weights: list | None = None,
-                 vividness: float = 1.0):
+                 vividness: float = 1.0, stride: int = 1):
         super().__init__()
         check_temperature(temperature)
-        self.net, self.temperature = net, temperature
+        self.net, self.temperature, self.stride = net, temperature, stride
         self.register_buffer("centers", torch.zeros(n_bins, 2))
         # not in the weights file: model.json keeps them, so exports without them still load
         weights = torch.zeros(n_bins) if log_weights is None else torch.tensor(log_weights, dtype=torch.float32)
@@ -133,9 +140,13 @@ class BinsAsAB(nn.Module):
         if vividness is None:
             vividness = self.vividness
         check_vividness(vividness, self.undoable)
+        size = logits.shape[-2:]
+        if self.stride > 1:
+            logits = F.avg_pool2d(logits.float(), self.stride)
         if vividness != 1:
             logits = logits.float() - (1 - vividness) * self.log_weights
-        return annealed_mean(logits, self.centers, self.temperature if temperature is None else temperature)
+        ab = annealed_mean(logits, self.centers, self.temperature if temperature is None else temperature)
+        return ab if self.stride == 1 else F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
 
 
 def check_vividness(vividness: float, undoable: bool = True) -> None:

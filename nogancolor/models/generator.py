@@ -31,11 +31,11 @@ def build_generator(arch: str = SMALL_ARCH, img_size=(32, 32), pretrained: bool 
     """The generator named by a config: "unet" (small U-Net) or any encoder name for DynamicUnet;
     `output="rgb"`: a 3-channel RGB generator seen through RGBAsAB; `output="bins"`: a generator
     of `n_bins` logits seen through BinsAsAB (decoded at `temperature` and `vividness`, given its
-    `log_weights`)."""
+    `log_weights`, at 1/`stride` of the resolution)."""
     if output == "rgb":
         return RGBAsAB(build_generator(arch, img_size, pretrained, out_channels=3, **kwargs))
     if output == "bins":
-        decoding = {k: kwargs.pop(k) for k in ("temperature", "log_weights", "vividness") if k in kwargs}
+        decoding = {k: kwargs.pop(k) for k in ("temperature", "log_weights", "vividness", "stride") if k in kwargs}
         n_bins = kwargs.pop("n_bins")
         net = build_generator(arch, img_size, pretrained, out_channels=n_bins, bounded=False, **kwargs)
         return BinsAsAB(net, n_bins, **decoding)

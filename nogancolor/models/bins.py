@@ -55,8 +55,8 @@ def soft_encode(ab_norm: torch.Tensor, centers: torch.Tensor, k: int = 5, sigma:
     bin centres (CIE units, (Q, 2)) and Gaussian weights of its distance to them (sigma in CIE
     units), summing to 1; the nearest first."""
     ab = ab_norm.float().permute(0, 2, 3, 1).reshape(-1, 2) * AB_SCALE
-    # |ab - c|^2 = |ab|^2 + (|c|^2 - 2 ab.c): the bracket ranks the bins in one matmul, and |ab|^2
-    # is added to the k kept only (half the training step went into the (pixels, Q) temporaries)
+    # |ab - c|^2 = |ab|^2 + (|c|^2 - 2 ab.c): the bracket ranks the bins in one addmm, the only
+    # (pixels, Q) tensor made, and |ab|^2 is added to the k kept (the loss was 58 % of a photo step)
     closeness, idx = torch.addmm(centers.pow(2).sum(1), ab, centers.T, alpha=-2).topk(
         min(k, len(centers)), dim=1, largest=False)
     d2 = (closeness + ab.pow(2).sum(1, keepdim=True)).clamp(min=0)

@@ -30,7 +30,7 @@ from nogancolor.models.bins import ColourBins, RebalancedSoftCE
 from nogancolor.models.generator import build_generator
 from nogancolor.train.learner import cpu_name, resolve_precision
 
-STRIDE = 4  # Zhang et al.: the distribution at a quarter of the input's side
+STRIDE = 4  # Zhang et al.: the distribution at a quarter of the input's side (`train classify --stride 4`)
 
 
 def step_times(config, data, size: int, steps: int) -> dict[str, float]:
@@ -41,11 +41,11 @@ def step_times(config, data, size: int, steps: int) -> dict[str, float]:
                       config.rebalance)
     kwargs = {"base": config.base} if config.arch == "unet" else {}
     net = build_generator(config.arch, (size, size), output="bins", n_bins=len(bins), **kwargs).net
-    loss = RebalancedSoftCE(bins, config.neighbours, config.sigma)
+    loss, quarter = (RebalancedSoftCE(bins, config.neighbours, config.sigma, stride) for stride in (1, STRIDE))
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     bf16 = resolve_precision("auto", "cpu") == "bf16"
     losses = {"every pixel": lambda logits: loss(logits, ab_norm),
-              "quarter": lambda logits: loss(F.avg_pool2d(logits.float(), STRIDE), F.avg_pool2d(ab_norm, STRIDE)),
+              "quarter": lambda logits: quarter(logits, ab_norm),
               "none (network only)": lambda logits: logits.float().mean()}
     best = {}
     for _ in range(steps + 1):  # the first round warms up

@@ -143,6 +143,20 @@ def test_nogan_trains_from_imagenet_with_the_imagenet_feature_loss_and_judge(pre
     assert results[3].record["arch"] == ARCH
 
 
+def test_the_judge_is_chosen_apart_from_the_feature_net(prepared, classifier):
+    """The study names its classifier for every run; --judge imagenet still measures realism in
+    ImageNet features (the classifier's may be near chance on a 200-class dataset)."""
+    from nogancolor.methods.nogan import networks
+
+    named = dict(data=str(prepared), classifier=str(classifier[0]))
+    features, judge = networks(NoGANConfig(**named, gan=JointStageConfig(judge="imagenet")))
+    assert isinstance(judge, ImageNetJudge) and not isinstance(features.net, ImageNetJudge)
+    features, judge = networks(NoGANConfig(**named, feature_net="imagenet"))
+    assert judge is not features.net and not isinstance(judge, ImageNetJudge)  # unset: the named classifier judges
+    features, judge = networks(NoGANConfig(data=str(prepared), feature_net="imagenet"))
+    assert judge is features.net  # unset, nothing named: the ImageNet net, loaded once
+
+
 def test_the_command_line_takes_the_offline_encoder_and_feature_net(prepared, tmp_path):
     result = runner.invoke(app, ["train", "unet", "--data", str(prepared), "--arch", ARCH, "--pretrained", "--epochs", "1",
                                  "--bs", "8", "--n-train", "16", "--out", str(tmp_path / "u")])

@@ -10,6 +10,7 @@ from ...models.names import FEATURE_NETS, RENAMED_FEATURE_NETS, SMALL_ARCH
 from ..base import DEOLDIFY_HELP, GeneratorConfig
 
 RULES = ("fcd", "psnr")  # the joint phase's checkpoint rules (selection.py)
+JUDGES = ("classifier", "imagenet")  # the networks whose features the fcd rule measures (stages.networks)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,11 @@ class JointStageConfig:
                           choices=RULES)
     max_psnr_drop: float = setting(1.0, "Stage 3, --select fcd: dB of val PSNR the exported checkpoint may give up "
                                    "against the pretrained generator.", min=0)
+    judge: str | None = setting(None, "Stage 3: the network in whose features the realism columns and the fcd rule "
+                                "measure: classifier (the project's colour classifier, --classifier) or imagenet (the "
+                                "offline ImageNet EfficientNet-Lite0, which nothing here trains). Default: imagenet "
+                                "when it is the feature network and no --classifier is named, else the classifier.",
+                                choices=JUDGES, added=True)
     n_realism: int = setting(1000, "Stage 3: evenly spaced validation images for colourfulness and FCD at each "
                              "validation.", min=2)
     size: int | None = setting(None, PROGRESSIVE.format(n=3), min=32)

@@ -13,6 +13,7 @@ from ...models import load_generator
 from ...models.classifier import load_classifier
 from ...models.critics import PairCritic
 from ...models.features import feature_net as load_feature_net
+from ...models.imagenet import ImageNetJudge
 from ...config import config_record
 from ...data.prepare import prepared_name, read_meta
 from ...train.distributed import start_processes
@@ -201,12 +202,13 @@ class StageResult:
 
 
 def networks(config: NoGANConfig):
-    """-> (feature network, judge or None), loading the colour classifier once when it is both:
-    the judge measures colourfulness and FCD, and the fcd rule needs it. The ImageNet feature
-    network judges too, unless a classifier is named."""
+    """-> (feature network, judge or None), loading each network once when it is both: the judge
+    measures colourfulness and FCD, and the fcd rule needs it. `gan.judge` names it; unset, the
+    ImageNet feature network judges too, unless a classifier is named."""
     features = load_feature_net(config.feature_net, config.classifier_path)  # fails early when it is missing
-    if config.feature_net == "imagenet" and config.classifier is None:
-        return features, features.net
+    imagenet_features = config.feature_net == "imagenet"
+    if (config.gan.judge or ("imagenet" if imagenet_features and config.classifier is None else "classifier")) == "imagenet":
+        return features, features.net if imagenet_features else ImageNetJudge()
     path = config.classifier_path
     if config.gan.select != "fcd" and not path.with_suffix(".json").exists():
         return features, None

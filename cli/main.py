@@ -155,7 +155,7 @@ def compare(
     data: Annotated[Path, typer.Option(help="Prepared dataset (see `nogancolor data prepare`).")] = DEFAULT_DATA_DIR,
     profile: Annotated[Profile, typer.Option(help="CIFAR-10 (data prepared at 32 px): quick, a subset and few epochs "
                                                   "(about 24 min a seed on a 2-core CPU); full, all images, tens of epochs "
-                                                  "(hours on CPU). Photos: photo (prepared at 64 px, about 70 min a "
+                                                  "(hours on CPU). Photos: photo (prepared at 64 px, about an hour a "
                                                   "seed on a 2-core CPU); photo-full (128 px, for a GPU); photo-pretrained "
                                                   "(64 px, every generator the same ImageNet-pretrained DynamicUnet)."
                                                   )] = Profile.quick,

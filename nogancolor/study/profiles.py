@@ -63,7 +63,8 @@ def profile_from_record(name: str, record: dict) -> Profile:
 # quick: a CIFAR-10 subset and few epochs (about 24 minutes a seed on a 2-core CPU); full: the method
 # descriptions' scale, all images and tens of epochs (batches of 256 keep a GPU busy: at 64 its
 # steps are launch-bound); photo: Imagenette prepared at 64 px, both splits of all methods in about
-# 70 minutes a seed on a 2-core CPU (34 without colour classification); photo-full: the same at 128 px with all photos, for a GPU; photo-pretrained:
+# an hour a seed on a 2-core CPU (34 min without colour classification); photo-full: the same at
+# 128 px with all photos, for a GPU; photo-pretrained:
 # photos at 64 px (Tiny-ImageNet's), every generator the same ImageNet-pretrained DynamicUnet, evaluated on
 # 500 photos per set (at 1,000 its evaluation, about 43 s a run and set on a 2-core CPU, took a seed past the hour).
 SCALES = {"quick": dict(n_eval=2000), "full": {}, "photo": dict(n_eval=1000, size=64), "photo-full": dict(size=128),

@@ -50,7 +50,7 @@ class ClassifyMethod(ColorizationMethod):
     # the U-Net's scales and schedule in every profile: the two differ in their loss alone
     profiles = {"quick": replace(ClassifyConfig(), epochs=3, **QUICK_SUBSET),
                 "full": replace(ClassifyConfig(), epochs=10, bs=256, lr=4e-3),
-                # photo: a quarter of the resolution makes a step 0.62x as long, the profile 60 min a seed
+                # photo: a quarter of the resolution makes a step 0.62x as long, a seed of the profile about an hour
                 "photo": replace(ClassifyConfig(), base=32, epochs=5, stride=4, **PHOTO_SUBSET),
                 "photo-full": replace(ClassifyConfig(), epochs=10, bs=128, lr=2.8e-3),
                 "photo-pretrained": replace(ClassifyConfig(), epochs=2, **PRETRAINED_SUBSET)}

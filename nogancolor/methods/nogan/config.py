@@ -113,6 +113,14 @@ class NoGANConfig(GeneratorConfig):
     def classifier_path(self) -> Path:
         return Path(self.classifier or DEFAULT_CLASSIFIER)
 
+    @property
+    def realism_judge(self) -> str:
+        """--judge, or its default: the ImageNet network when it is the feature network and no
+        --classifier is named, else the classifier."""
+        if self.gan.judge:
+            return self.gan.judge
+        return "imagenet" if self.feature_net == "imagenet" and self.classifier is None else "classifier"
+
 
 def stage_export(out: Path, stage: int) -> Path:
     """Where a stage's result goes; it exists once the stage is done (the last stage's is the run's)."""

@@ -203,12 +203,10 @@ class StageResult:
 
 def networks(config: NoGANConfig):
     """-> (feature network, judge or None), loading each network once when it is both: the judge
-    measures colourfulness and FCD, and the fcd rule needs it. `gan.judge` names it; unset, the
-    ImageNet feature network judges too, unless a classifier is named."""
+    measures colourfulness and FCD, and the fcd rule needs it (`config.realism_judge` names it)."""
     features = load_feature_net(config.feature_net, config.classifier_path)  # fails early when it is missing
-    imagenet_features = config.feature_net == "imagenet"
-    if (config.gan.judge or ("imagenet" if imagenet_features and config.classifier is None else "classifier")) == "imagenet":
-        return features, features.net if imagenet_features else ImageNetJudge()
+    if config.realism_judge == "imagenet":
+        return features, features.net if config.feature_net == "imagenet" else ImageNetJudge()
     path = config.classifier_path
     if config.gan.select != "fcd" and not path.with_suffix(".json").exists():
         return features, None

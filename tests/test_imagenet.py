@@ -3,6 +3,7 @@ loaded for real onto timm's architecture, under DynamicUnet with DeOldify's free
 NoGAN's feature network and as a judge."""
 
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -119,6 +120,13 @@ def test_fine_tuning_starts_from_the_exported_generator_and_trains_its_encoder_f
     with pytest.raises(CheckpointError, match=f"is a generator of ab on {ARCH}; this run trains one of ab on unet: "
                                               f"give --arch {ARCH}"):
         UNetMethod(small, tmp_path / "third").generator(dls)
+    deoldify = UNetConfig(data=str(prepared), arch=ARCH, deoldify=True, epochs=1, bs=8, n_train=16, init_from=config.init_from)
+    with pytest.raises(CheckpointError, match="is fastai's plain DynamicUnet: give --no-deoldify"):
+        UNetMethod(deoldify, tmp_path / "fourth").generator(dls)
+    run_training(UNetMethod(replace(small, init_from=None), tmp_path / "small"), progress=False)
+    small_model = tmp_path / "small" / "model.safetensors"
+    with pytest.raises(CheckpointError, match="is a small U-Net of base 8: give --base 8"):
+        UNetMethod(replace(small, base=16, init_from=str(small_model)), tmp_path / "fifth").generator(dls)
 
 
 def test_the_imagenet_judge_classifies_and_gives_the_feature_losss_three_depths():

@@ -117,9 +117,26 @@ class ColorizationMethod(Method):
 
     def generator_kwargs(self) -> dict:
         """The constructor arguments the generator is rebuilt with (besides its output space)."""
+        return self.layers_kwargs()
+
+    def layers_kwargs(self) -> dict:
+        """The constructor arguments that name and shape the generator's layers: what a model it
+        starts from (`init_from`) must have been built with."""
         if self.arch() == SMALL_ARCH:
             return {"base": self.config.base}
         return dict(DEOLDIFY_UNET) if self.config.deoldify else {}
+
+    def build_fix(self, theirs: dict) -> str | None:
+        """What an exported generator built with `theirs` (its arch_kwargs) is, and the option that
+        builds this run's generator as it, where the two differ; None where they agree."""
+        mine = self.layers_kwargs()
+        if all(theirs.get(k) == mine.get(k) for k in (["base"] if self.arch() == SMALL_ARCH else DEOLDIFY_UNET)):
+            return None
+        if self.arch() == SMALL_ARCH:
+            return f"is a small U-Net of base {theirs.get('base')}: give --base {theirs.get('base')}"
+        if theirs.get("norm_type"):
+            return "is built as DeOldify builds its generator: give --deoldify"
+        return "is fastai's plain DynamicUnet: give --no-deoldify"
 
     def generator(self, dls):
         """The generator before training, built for the size of `dls`'s images."""
@@ -164,6 +181,9 @@ class ColorizationMethod(Method):
             sources = " or ".join([mine[1], *(a for a, b in sorted(HEAD_SWAPS) if b == mine[1])])
             raise CheckpointError(f"{path} is a generator of {theirs[1]}; this run trains one of {mine[1]}, which "
                                   f"starts from a generator of {sources} only")
+        fix = self.build_fix(record.get("arch_kwargs", {}))
+        if fix:
+            raise CheckpointError(f"{path} {fix}")
         return path.with_suffix(".safetensors")
 
     def encoder_is_pretrained(self) -> bool:

@@ -41,7 +41,8 @@ class GeneratorStageConfig:
     from_model: str | None = setting(None, "Stage 1: take this exported generator (the model.safetensors of a `train "
                                      "unet` or `train classify` run on the same --data, --split and --n-val) as the "
                                      "pretrained generator instead of training one, as DeOldify goes on from any "
-                                     "pretrained generator to the critic and the joint phase.", added=True)
+                                     "pretrained generator to the critic and the joint phase. It keeps the layers it was "
+                                     "built with: --deoldify does not rebuild it.", added=True)
 
 
 @dataclass(frozen=True)

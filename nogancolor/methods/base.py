@@ -152,14 +152,14 @@ class ColorizationMethod(Method):
         from ..models.generator import load_all_but_head
 
         c = self.config
+        path = self.init_path() if c.init_from else None  # checked before a network is built for it
         model = build_generator(c.arch, img_size=img_size, pretrained=c.pretrained and not c.init_from,
                                 output=self.output(), **self.generator_kwargs())
         if c.encoder:
             if c.arch == SMALL_ARCH:
                 raise ValueError("--encoder fills a DynamicUnet's encoder: give --arch resnet18 (or the classifier's arch)")
             load_encoder(model, Path(c.encoder))
-        if c.init_from:
-            path = self.init_path()
+        if path:
             if read_config(path).get("output", "ab") == self.output():
                 load_weights(model, path).train()
             else:  # ab -> bins: all but the output layer, which starts afresh

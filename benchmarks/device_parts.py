@@ -10,6 +10,7 @@ and puts the files back together.
 
     python benchmarks/device_parts.py split --out .device FILE...      # here: prints each call's carry
     python3 benchmarks/device_parts.py join .device --into DIR          # there, in the last call
+    python3 benchmarks/device_parts.py split --piece-mib 16 --out $OUT/back FILE...   # there, the way back
 
 Standard library only: it runs before anything is installed there.
 """
@@ -105,11 +106,17 @@ def main(argv=None):
     cut.add_argument("files", nargs="+", type=Path)
     cut.add_argument("--out", type=Path, default=Path(".device"))
     cut.add_argument("--limit-mib", type=float, default=LIMIT_MIB, help="what one call may send in all")
+    cut.add_argument("--piece-mib", type=float, default=None,
+                     help="folders of at most this many MiB instead, anywhere (the way back: a device call "
+                          "returns files of at most 16 MiB)")
     put = verbs.add_parser("join", help="there: rebuild the files from the call folders under FOLDER")
     put.add_argument("folder", type=Path)
     put.add_argument("--into", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.verb == "split":
+    if args.verb == "split" and args.piece_mib:
+        calls = split(args.files, args.out, int(args.piece_mib * (1 << 20)))
+        print(f"{len(calls)} folders of pieces under {args.out}; here: python benchmarks/device_parts.py join FOLDER --into DIR")
+    elif args.verb == "split":
         root = Path(__file__).resolve().parent.parent
         out = args.out.resolve()
         if not out.is_relative_to(root) or subprocess.run(["git", "check-ignore", "-q", str(out)], cwd=root).returncode:

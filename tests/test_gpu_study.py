@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 pytestmark = pytest.mark.slow  # minutes of training or whole scripts: outside the quick subset
 
@@ -101,3 +102,45 @@ def test_the_script_refuses_missing_inputs(tmp_path):
     assert result.returncode == 2 and "no such data archive" in result.stderr
     result = study(tmp_path, "--data", "x")
     assert result.returncode == 2 and "--out and --data are required" in result.stderr
+
+
+def test_the_bundle_chain_script_resumes_after_its_budget_and_sends_its_generators_back(inputs):
+    """benchmarks/gpu_bundle.sh with tiny settings (a small U-Net for the pretrained one): a budget
+    stop, then the whole chain, and the generators rebuilt here from the pieces it returns."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import device_parts
+
+    root, archive = inputs
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", ARCH_ARGS="--arch unet --base 4",
+               TINY_ARGS="--bs 8 --epochs 2 --n-train 16 --n-val 8", FINETUNE_ARGS="--bs 8 --epochs 1 --n-train 16 --n-val 8",
+               NOGAN_ARGS="--feature-net imagenet --bs 8 --n-train 16 --n-val 8 --gen-epochs 1 --critic-epochs 1 "
+                          "--critic-nf 4 --gan-epochs 1 --val-every 1 --n-realism 8")
+    common = ["--tiny", str(archive), "--imagenette", str(archive), "--work", str(root / "bundle_work"),
+              "--out", str(root / "bundle_out")]
+
+    def chain(*args):
+        return subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_bundle.sh"), *common, *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    stopped = chain("--budget", "0")
+    assert stopped.returncode == 75, stopped.stdout + stopped.stderr
+    assert "tiny-unet: time budget used up" in stopped.stdout and "run the same command again" in stopped.stdout
+    done = chain("--back", str(root / "back"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("tiny-unet", "finetune", "cycle1", "cycle2"):
+        assert f"{name}: train " in done.stdout
+    assert "finetune: train unet" in done.stdout and "--init-from" in done.stdout and "--adv-balance 0.25" in done.stdout
+
+    (back_tar,) = device_parts.join(root / "back", root / "here")
+    with tarfile.open(back_tar) as tar:
+        tar.extractall(root / "here", filter="data")
+    from nogancolor.apps.colorize import Colorizer
+
+    for name in ("finetune", "cycle2"):
+        sent = root / "here" / f"{name}.safetensors"  # in fp16: about half the run's own export
+        assert sent.stat().st_size < 0.6 * (root / "bundle_work" / "runs" / name / "model.safetensors").stat().st_size
+        colorizer = Colorizer.from_checkpoint(sent, device="cpu")
+        assert colorizer.colorize(Image.new("RGB", (56, 40), "gray")).size == (56, 40)
+    assert json.loads((root / "here" / "cycle2.json").read_text())["method"] == "nogan"
+    assert (root / "here" / "out" / "runs" / "cycle2" / "3-gan" / "history.csv").exists()
+    assert "stopped by the time budget" in (root / "here" / "out" / "log.txt").read_text()  # both calls' log

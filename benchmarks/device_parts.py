@@ -36,14 +36,6 @@ def tree_bytes(root: Path) -> int:
     return sum((root / name.decode()).stat().st_size for name in listed if name and (root / name.decode()).is_file())
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def split(files: list[Path], out: Path, budget: int) -> list[Path]:
     """Cut `files` (in order) into call folders of at most `budget` bytes each (a file's pieces
     `NAME.part-0000`, `-0001`, ... in as many folders as it needs), the manifest in the last;
@@ -57,7 +49,7 @@ def split(files: list[Path], out: Path, budget: int) -> list[Path]:
     for path in files:
         if not path.is_file():
             raise SystemExit(f"error: {path}: no such file")
-        size, done, piece = path.stat().st_size, 0, 0
+        size, done, piece, digest = path.stat().st_size, 0, 0, hashlib.sha256()
         with open(path, "rb") as f:
             while done < size or piece == 0:
                 if room == 0:
@@ -67,9 +59,11 @@ def split(files: list[Path], out: Path, budget: int) -> list[Path]:
                 n = min(room, size - done)
                 with open(calls[-1] / f"{path.name}.part-{piece:04d}", "wb") as part:
                     for start in range(0, n, CHUNK):
-                        part.write(f.read(min(CHUNK, n - start)))
+                        block = f.read(min(CHUNK, n - start))
+                        part.write(block)
+                        digest.update(block)
                 done, room, piece = done + n, room - n, piece + 1
-        manifest.append({"name": path.name, "size": size, "pieces": piece, "sha256": sha256(path)})
+        manifest.append({"name": path.name, "size": size, "pieces": piece, "sha256": digest.hexdigest()})
     (calls[-1] / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return calls
 
@@ -87,13 +81,14 @@ def join(folder: Path, into: Path) -> list[Path]:
         if len(pieces) != entry["pieces"]:
             raise SystemExit(f"error: {entry['name']}: {len(pieces)} of its {entry['pieces']} pieces are here; a call "
                              "folder is missing (did the machine go cold between calls?)")
-        target = into / entry["name"]
+        target, digest = into / entry["name"], hashlib.sha256()
         with open(target, "wb") as out:
             for piece in pieces:
                 with open(piece, "rb") as f:
                     for block in iter(lambda: f.read(CHUNK), b""):
                         out.write(block)
-        if target.stat().st_size != entry["size"] or sha256(target) != entry["sha256"]:
+                        digest.update(block)
+        if target.stat().st_size != entry["size"] or digest.hexdigest() != entry["sha256"]:
             raise SystemExit(f"error: {entry['name']}: rebuilt, but its size or sha256 differs from the original")
         joined.append(target)
     return joined

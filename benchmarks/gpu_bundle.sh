@@ -56,11 +56,9 @@ CYCLE2_ARGS=${CYCLE2_ARGS:---adv-balance 0.25}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$work/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 started=$(date +%s)
 stamp() { echo "[gpu_bundle $(date -u +%H:%M:%S), $(( $(date +%s) - started )) s] $*"; }
+source benchmarks/gpu_common.sh
 
-if [ -n "$wheels" ]; then
-	stamp "installing $(ls "$wheels"/*.whl | wc -l) wheels from $wheels"
-	"$PY" -m pip install -q --no-index --no-deps --no-compile --target "$work/site" "$wheels"/*.whl
-fi
+[ -z "$wheels" ] || install_wheels "$wheels" "$work/site"
 "$PY" -c 'import torch; print("device:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only", "torch", torch.__version__)' \
 	| tee "$out/environment.txt"
 
@@ -75,9 +73,10 @@ step() {
 	local name=$1 method=$2 run="$work/runs/$1"; shift 2
 	[ "$status" = 0 ] || return 0
 	if [ -e "$run/model.safetensors" ]; then stamp "$name: done before, kept"; return 0; fi
-	local again=()
-	[ "$method" = unet ] && [ -e "$run/checkpoints/last.json" ] && again=(--resume)
-	[ "$method" = unet ] && [ ${#again[@]} = 0 ] && again=(--force)  # a run stopped in its first epoch
+	local again=()  # nogan continues its stages by itself; a U-Net resumes, or starts over if stopped in its first epoch
+	if [ "$method" = unet ]; then
+		if [ -e "$run/checkpoints/last.json" ]; then again=(--resume); else again=(--force); fi
+	fi
 	local limit=()
 	if [ -n "$budget" ]; then
 		local left
@@ -93,10 +92,7 @@ step() {
 			*) stamp "$name: failed (exit $code)"; status=$code ;;
 		esac
 	}
-	[ -d "$run" ] || return 0
-	mkdir -p "$out/runs/$name"
-	(cd "$run" && find . \( -name history.csv -o -name model.json -o -name run.json \) -print0 |
-		xargs -0 -r cp --parents -t "$out/runs/$name")
+	[ ! -d "$run" ] || copy_run_records "$run" "$out/runs/$name"
 }
 
 step tiny-unet unet --data "$work/tiny" $ARCH_ARGS $TINY_ARGS

@@ -53,11 +53,9 @@ CLASSIFIER_ARGS=${CLASSIFIER_ARGS:---epochs 30 --bs 512 --lr 4e-3}  # the recipe
 export PYTHONUNBUFFERED=1 PYTHONPATH="$work/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 started=$(date +%s)
 stamp() { echo "[gpu_study $(date -u +%H:%M:%S), $(( $(date +%s) - started )) s] $*"; }
+source benchmarks/gpu_common.sh
 
-if [ -n "$wheels" ]; then
-	stamp "installing $(ls "$wheels"/*.whl | wc -l) wheels from $wheels"
-	"$PY" -m pip install -q --no-index --no-deps --no-compile --target "$work/site" "$wheels"/*.whl
-fi
+[ -z "$wheels" ] || install_wheels "$wheels" "$work/site"
 {
 	date -u
 	"$PY" -c 'import platform, torch, fastai; print("python", platform.python_version(), "torch", torch.__version__, "fastai", fastai.__version__)'
@@ -95,9 +93,7 @@ status=0
 "$PY" -m cli.main compare --data "$work/data" --profile "$profile" --seeds "$seeds" --out "$out/report" \
 	--runs "$work/runs" ${settings:+--config "$settings"} ${left:+--time-budget "$left"} $compile || status=$?
 
-mkdir -p "$out/runs"
-(cd "$work/runs" && find . \( -name history.csv -o -name model.json -o -name run.json \) -print0 |
-	xargs -0 -r cp --parents -t "$out/runs")
+copy_run_records "$work/runs" "$out/runs"
 case $status in
 	0) stamp "done: $out/report/report.md" ;;
 	75) stamp "stopped by the time budget: run the same command again to continue" ;;
